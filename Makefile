@@ -1,0 +1,90 @@
+# sockit -- build, test, run.  `make run` and `make test` do all the set-up.
+#
+#   make                 build build/sockit and build/libsockit.a
+#   make test            unit tests (cmocka) and end-to-end tests (pytest)
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan
+#   make run             the chat server on 127.0.0.1:8000
+#   make install PREFIX=/usr/local
+
+PREFIX   ?= /usr/local
+CC       ?= cc
+PYTHON   ?= /usr/bin/python3
+SANITIZE ?=
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-san
+OPT      ?= -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    ?= build
+OPT      ?= -O2
+endif
+
+UV_CFLAGS := $(shell pkg-config --cflags libuv 2>/dev/null)
+UV_LIBS   := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+
+CFLAGS   ?= -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Iinclude -Isrc $(UV_CFLAGS)
+LDFLAGS  += $(OPT)
+LDLIBS   += $(UV_LIBS)
+
+LIB_SRC  := $(wildcard src/*.c src/services/*.c)
+CLI_SRC  := $(wildcard cli/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BUILD)/sockit $(BUILD)/libsockit.a
+
+# Installs missing Debian packages once (see scripts/deps.sh).
+$(BUILD)/.deps: scripts/deps.sh
+	@sh scripts/deps.sh
+	@mkdir -p $(BUILD) && touch $@
+
+$(BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h cli/*.h) | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libsockit.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsockit.a | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS) -lcmocka
+
+test: unit e2e
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; timeout 120 $$t; done
+
+e2e: $(BUILD)/sockit
+	SOCKIT=$(abspath $(BUILD)/sockit) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+run: $(BUILD)/sockit
+	@echo "sockit chat on 127.0.0.1:8000 -- join with: $(BUILD)/sockit connect -f line 127.0.0.1:8000  (or: nc 127.0.0.1 8000)"
+	exec $(BUILD)/sockit listen -v -s chat 127.0.0.1:8000
+
+install: $(BUILD)/sockit $(BUILD)/libsockit.a
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(BUILD)/sockit $(DESTDIR)$(PREFIX)/bin/sockit
+	install -m 644 $(BUILD)/libsockit.a $(DESTDIR)$(PREFIX)/lib/libsockit.a
+	install -m 644 include/sockit.h $(DESTDIR)$(PREFIX)/include/sockit.h
+	install -m 644 docs/sockit.1 $(DESTDIR)$(PREFIX)/share/man/man1/sockit.1
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(shell sed -n 's/^#define SK_VERSION "\(.*\)"/\1/p' include/sockit.h)|g' \
+	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
+
+lint:
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.c cli/*.[ch] tests/unit/*.c
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all test unit e2e run install lint clean

@@ -1,0 +1,360 @@
+/* sockit.h -- the public contract of libsockit.
+ *
+ * libsockit runs message-oriented servers and clients over TCP, UDP and
+ * Unix-domain sockets on a caller's libuv loop.  Bytes from a socket pass
+ * through a framing decoder (raw, line, or length-prefixed) and reach a
+ * handler one message at a time; what a handler sends goes through the
+ * same framing into a bounded per-peer write queue.
+ *
+ * Conventions (taken from libuv):
+ * - Functions that can fail return 0 (or a non-negative count) on success
+ *   and a negative error code on failure: libuv's UV_E* codes pass through
+ *   unchanged, sockit adds its own SK_E* codes below.  sk_strerror() names
+ *   any of them.
+ * - A function that returns an error never calls its callback.
+ * - Handles (sk_server, sk_peer) are owned by the library; their memory is
+ *   released only after their close callback (handler.on_close) returned.
+ * - Nothing here is thread-safe: use every object from its loop's thread.
+ */
+#ifndef SOCKIT_H
+#define SOCKIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SK_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+/* sockit's own error codes.  They lie below every UV_E* code. */
+#define SK_EFRAMETOOBIG (-5001) /* a message exceeds max_frame */
+#define SK_EBADADDR (-5002)     /* an address does not parse */
+#define SK_EBADFRAMING (-5003)  /* a framing spec does not parse */
+#define SK_ETRUNCATED (-5004)   /* the peer closed in the middle of a frame */
+#define SK_ETOOSLOW (-5005)     /* the peer's write queue overflowed */
+#define SK_EIDLE (-5006)        /* the idle timeout passed */
+#define SK_ECLOSED (-5007)      /* closed on purpose by this side */
+#define SK_EFULL (-5008)        /* refused: --max-conns reached */
+#define SK_EBADUDP (-5009)      /* the framing cannot be used over UDP */
+
+/* Returns a static, human-readable description of err (an SK_E* or UV_E*
+ * code).  Never returns NULL. */
+const char *sk_strerror(int err);
+
+/* ------------------------------------------------------------- addresses */
+
+typedef enum sk_transport {
+  SK_TCP = 1,
+  SK_UDP = 2,
+  SK_UNIX = 3,
+} sk_transport;
+
+#define SK_HOST_MAX 256
+#define SK_PATH_MAX 108 /* sizeof(sun_path) on Linux */
+#define SK_ADDR_STRLEN (SK_HOST_MAX + 32)
+
+/* An address as a user writes it.  A plain value: copy it freely. */
+typedef struct sk_addr {
+  sk_transport transport;
+  char host[SK_HOST_MAX]; /* TCP/UDP: name or literal, without brackets */
+  uint16_t port;          /* TCP/UDP: 0 means "pick a free port" */
+  char path[SK_PATH_MAX]; /* Unix: file system path */
+} sk_addr;
+
+/* The accepted forms, for usage messages. */
+extern const char sk_addr_forms[];
+
+/* Parses text into *out.  Accepted: tcp://HOST:PORT, udp://HOST:PORT,
+ * unix:PATH, unix:///abs/path, and the TCP shorthands HOST:PORT, :PORT and
+ * PORT.  IPv6 literals go in brackets ([::1]:PORT).  A missing host becomes
+ * 127.0.0.1.  Returns 0, or SK_EBADADDR with *out unspecified. */
+int sk_addr_parse(sk_addr *out, const char *text);
+
+/* Writes the canonical form of addr ("tcp://127.0.0.1:8000", "unix:/x")
+ * into buf (always NUL-terminated when size > 0).  Returns the length the
+ * full string has, like snprintf. */
+int sk_addr_format(const sk_addr *addr, char *buf, size_t size);
+
+/* Resolves a TCP or UDP address to a socket address, synchronously (it
+ * blocks the calling thread for the look-up).  Returns 0 or a UV_EAI_*
+ * error. */
+int sk_addr_resolve(const sk_addr *addr, struct sockaddr_storage *out);
+
+/* Formats a socket address as "127.0.0.1:40022" or "[::1]:40022" into buf.
+ * Returns the length, like snprintf. */
+int sk_sockaddr_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* --------------------------------------------------------------- framing */
+
+typedef enum sk_frame_mode {
+  SK_FRAME_RAW = 0,  /* bytes as they come: no boundaries */
+  SK_FRAME_LINE = 1, /* messages end at '\n'; a '\r' before it is dropped */
+  SK_FRAME_LEN = 2,  /* an unsigned length header, then the payload */
+} sk_frame_mode;
+
+#define SK_FRAME_HEADER_MAX 8
+#define SK_MAX_FRAME_DEFAULT ((size_t)1 << 20)
+
+typedef struct sk_framing {
+  sk_frame_mode mode;
+  unsigned width;    /* SK_FRAME_LEN: header bytes, 1, 2, 4 or 8 */
+  int little_endian; /* SK_FRAME_LEN: 0 = big-endian (network order) */
+  size_t max_frame;  /* largest payload accepted or sent, in bytes */
+} sk_framing;
+
+/* Parses "raw", "line", "len", or "len:N[be|le]" (N in 1, 2, 4, 8) into
+ * *out.  max_frame is set to SK_MAX_FRAME_DEFAULT.  Returns 0 or
+ * SK_EBADFRAMING. */
+int sk_framing_parse(sk_framing *out, const char *spec);
+
+/* Writes the canonical spec ("line", "len:4be") into buf.  Returns the
+ * length, like snprintf. */
+int sk_framing_format(const sk_framing *f, char *buf, size_t size);
+
+/* Decodes the first message at the start of buf[0..len).  Pure: it keeps
+ * no state and allocates nothing.  On success sets *msg (pointing into buf)
+ * and *msglen and returns the bytes the frame occupies (> 0).  Returns 0
+ * when buf holds no complete frame yet, SK_EFRAMETOOBIG as soon as the
+ * header (or, for lines, the bytes so far) exceeds f->max_frame.  For
+ * SK_FRAME_RAW the whole buffer is one message. */
+long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
+                     const char **msg, size_t *msglen);
+
+/* Writes the header that precedes a payload of len bytes into
+ * out[0..SK_FRAME_HEADER_MAX).  Returns the header's length (0 for raw and
+ * line), or SK_EFRAMETOOBIG when len exceeds max_frame or the width. */
+int sk_frame_header(const sk_framing *f, size_t len,
+                    char out[SK_FRAME_HEADER_MAX]);
+
+/* The bytes that follow a payload: "\n" for line framing, "" otherwise. */
+const char *sk_frame_trailer(const sk_framing *f, size_t *len);
+
+/* An incremental decoder: feed it a byte stream cut anywhere, get the
+ * same messages.  The struct is public so it can be embedded; treat the
+ * fields as private. */
+typedef struct sk_decoder {
+  sk_framing framing;
+  char *buf;      /* the partial frame carried between feeds, or NULL */
+  size_t len;     /* bytes in buf */
+  size_t cap;     /* bytes allocated for buf */
+  size_t scanned; /* line mode: bytes of buf known to hold no '\n' */
+} sk_decoder;
+
+/* Called once per message.  msg is valid only during the call.  Return 0
+ * to go on, anything else to stop decoding (feed returns that value). */
+typedef int (*sk_message_cb)(void *arg, const char *msg, size_t len);
+
+void sk_decoder_init(sk_decoder *d, const sk_framing *f);
+
+/* Feeds data[0..len) and calls cb for every message it completes, in
+ * order.  Complete frames are passed straight from data without copying;
+ * only a partial frame at the end is copied into the decoder, and its
+ * length is checked against max_frame before anything is allocated.
+ * Returns 0, cb's non-zero return, SK_EFRAMETOOBIG, or UV_ENOMEM.  After
+ * an error the decoder must not be fed again. */
+int sk_decoder_feed(sk_decoder *d, const char *data, size_t len,
+                    sk_message_cb cb, void *arg);
+
+/* Ends the stream: a line without its final '\n' is delivered as a
+ * message; a partial length-prefixed frame gives SK_ETRUNCATED.  Returns
+ * 0, cb's non-zero return, or SK_ETRUNCATED. */
+int sk_decoder_finish(sk_decoder *d, sk_message_cb cb, void *arg);
+
+/* Bytes of a partial frame held by the decoder. */
+size_t sk_decoder_pending(const sk_decoder *d);
+
+/* Releases the decoder's buffer.  The decoder may be fed again after. */
+void sk_decoder_free(sk_decoder *d);
+
+/* ------------------------------------------------------- shared buffers */
+
+/* An immutable, reference-counted, already framed message, for sending the
+ * same bytes to many peers without copying them per peer. */
+typedef struct sk_buf sk_buf;
+
+/* Frames msg[0..len) with f into a new buffer holding one reference.
+ * Returns NULL when len is too large for f or memory runs out. */
+sk_buf *sk_buf_frame(const sk_framing *f, const void *msg, size_t len);
+sk_buf *sk_buf_ref(sk_buf *b);
+void sk_buf_unref(sk_buf *b);
+size_t sk_buf_len(const sk_buf *b);
+
+/* ---------------------------------------------------------------- peers */
+
+/* One remote party: an accepted or connected stream (TCP, Unix), or for
+ * UDP one remote address.  Owned by the library: a handler may use it from
+ * on_open until on_close returns, never after. */
+typedef struct sk_peer sk_peer;
+
+/* What a server or client calls back.  ctx is the pointer given at start.
+ * Any member may be NULL. */
+typedef struct sk_handler {
+  /* The peer is ready. */
+  void (*on_open)(sk_peer *p, void *ctx);
+  /* One decoded message; msg is valid only during the call. */
+  void (*on_message)(sk_peer *p, const char *msg, size_t len, void *ctx);
+  /* The peer will send nothing more (it half-closed).  When NULL the
+   * library calls sk_peer_end(p). */
+  void (*on_eof)(sk_peer *p, void *ctx);
+  /* The write queue fell to half its cap after having reached it. */
+  void (*on_drain)(sk_peer *p, void *ctx);
+  /* The peer is gone; reason is 0 for an orderly close, else an error
+   * code (SK_EFRAMETOOBIG, SK_ETOOSLOW, UV_ECONNRESET, ...).  Also called,
+   * without on_open, when a client's connect fails. */
+  void (*on_close)(sk_peer *p, int reason, void *ctx);
+} sk_handler;
+
+/* Frames msg[0..len) and queues it for the peer.  The bytes are copied
+ * (or written at once); the caller keeps msg.  Always queues, even above
+ * the cap: the library pauses reading from a peer whose own queue is over
+ * its cap, which bounds what a request/response service can queue.  Use
+ * sk_peer_writable() first when the data comes from somewhere else.
+ * Returns 0, SK_EFRAMETOOBIG, UV_EPIPE when the peer is closing, or
+ * UV_ENOMEM. */
+int sk_peer_send(sk_peer *p, const void *msg, size_t len);
+
+/* Queues a shared, already framed buffer; takes its own reference. */
+int sk_peer_send_buf(sk_peer *p, sk_buf *b);
+
+/* Non-zero when len more bytes fit under the peer's queue cap (or its
+ * queue is empty). */
+int sk_peer_writable(const sk_peer *p, size_t len);
+
+/* Bytes queued and not yet accepted by the kernel. */
+size_t sk_peer_queued(const sk_peer *p);
+
+/* Stops / resumes reading from the peer (for backpressure from another
+ * destination).  Reading also pauses by itself while the peer's own queue
+ * is over its cap. */
+void sk_peer_pause(sk_peer *p);
+void sk_peer_resume(sk_peer *p);
+
+/* Graceful end: flush the queue, then half-close (TCP/Unix shutdown) and
+ * close once the peer has finished too.  Messages still arrive until then.
+ * For UDP peers, the same as sk_peer_close(p, 0). */
+void sk_peer_end(sk_peer *p);
+
+/* Closes at once, dropping the queue.  on_close follows with reason. */
+void sk_peer_close(sk_peer *p, int reason);
+
+void sk_peer_set_data(sk_peer *p, void *data);
+void *sk_peer_data(const sk_peer *p);
+
+/* "127.0.0.1:40022", "[::1]:40022", or "unix#7" (Unix peers are numbered
+ * per server).  Valid as long as the peer. */
+const char *sk_peer_name(const sk_peer *p);
+sk_transport sk_peer_transport(const sk_peer *p);
+
+/* -------------------------------------------------------------- servers */
+
+typedef struct sk_server sk_server;
+
+typedef struct sk_server_opts {
+  sk_framing framing;
+  size_t max_queue;         /* write queue cap per peer, bytes (1 MiB) */
+  unsigned max_conns;       /* 0 = no limit; UDP: peers kept (4096) */
+  int backlog;              /* listen(2) backlog (511) */
+  uint64_t idle_timeout_ms; /* 0 = never; UDP peers are forgotten then */
+} sk_server_opts;
+
+/* Fills opts with the defaults named above and line framing. */
+void sk_server_opts_init(sk_server_opts *opts);
+
+/* Binds and listens on addr (TCP with SO_REUSEADDR, a Unix socket file
+ * replacing a stale one, or UDP) and serves peers through handler.  handler
+ * and ctx must stay valid until the server is closed.  On success *out is
+ * the server; on error nothing is left behind and the code is returned
+ * (UV_EADDRINUSE, UV_EACCES, SK_EBADUDP, ...). */
+int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
+                    const sk_server_opts *opts, const sk_handler *handler,
+                    void *ctx, sk_server **out);
+
+/* The address actually bound (the real port when 0 was asked). */
+const sk_addr *sk_server_addr(const sk_server *s);
+
+/* Peers currently open. */
+unsigned sk_server_peer_count(const sk_server *s);
+
+/* Stops accepting, ends every peer gracefully (sk_peer_end), and closes
+ * those still open after flush_ms.  done (may be NULL) runs once the last
+ * handle is closed; the server's memory is released before that call, and
+ * a Unix socket file is removed.  Safe to call once only. */
+void sk_server_stop(sk_server *s, uint64_t flush_ms,
+                    void (*done)(void *arg), void *arg);
+
+/* -------------------------------------------------------------- clients */
+
+typedef struct sk_client_opts {
+  sk_framing framing;
+  size_t max_queue;            /* write queue cap, bytes (1 MiB) */
+  uint64_t connect_timeout_ms; /* 0 = none (10 s by default) */
+} sk_client_opts;
+
+void sk_client_opts_init(sk_client_opts *opts);
+
+/* Connects to addr and reports through handler: on_open when connected,
+ * then as for a server's peers.  A connect that fails or times out calls
+ * on_close(p, err) without on_open.  UDP "connects" at once (the socket is
+ * bound to the remote address).  Returns 0 with *out set to the peer, or
+ * an error (bad address, failed resolution) without any callback. */
+int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
+                      const sk_client_opts *opts, const sk_handler *handler,
+                      void *ctx, sk_peer **out);
+
+/* --------------------------------------------------------------- logging */
+
+typedef enum sk_log_level {
+  SK_LOG_ERROR = 0,
+  SK_LOG_WARN = 1, /* a peer dropped for cause */
+  SK_LOG_INFO = 2, /* connects and disconnects */
+  SK_LOG_DEBUG = 3,
+} sk_log_level;
+
+/* Where the library's log lines go (a line without its '\n'); NULL, the
+ * default, drops them.  Lines above level are not even formatted. */
+typedef void (*sk_log_fn)(sk_log_level level, const char *line, void *arg);
+void sk_log_set(sk_log_fn fn, sk_log_level level, void *arg);
+
+/* -------------------------------------------------------------- services */
+
+/* A built-in service: a handler with its own state.  Services see only
+ * peers and messages, never sockets. */
+typedef struct sk_service_opts {
+  sk_framing framing; /* for the stdio service's own input and output */
+  size_t max_queue;
+  int keep_open; /* stdio: serve clients one after another / together */
+  int verbose;   /* discard: log bytes per connection */
+  /* stdio: called when the service has nothing more to do (its one peer
+   * left, or stdin ended and the peer closed); the caller stops the loop's
+   * work.  status is 0 or an error code. */
+  void (*on_done)(int status, void *arg);
+  void *arg;
+} sk_service_opts;
+
+typedef struct sk_service {
+  const char *name;
+  const char *summary;
+  sk_frame_mode default_mode;
+  int udp_ok;
+  /* Creates the state; returns 0 or an error. */
+  int (*create)(uv_loop_t *loop, const sk_service_opts *opts, void **state);
+  /* Releases it; called after every peer closed.  May close handles. */
+  void (*destroy)(void *state);
+  const sk_handler *handler;
+} sk_service;
+
+/* The service named name, or NULL. */
+const sk_service *sk_service_find(const char *name);
+
+/* The NULL-terminated list of every service, for help texts. */
+const sk_service *const *sk_service_list(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SOCKIT_H */

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian packages sockit needs to build and test, when missing.
+# Called by make; safe to run again.  Not root: prints the apt-get line.
+set -eu
+pkgs="build-essential pkg-config libuv1-dev libcmocka-dev python3 python3-pytest"
+missing=""
+for p in $pkgs; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "sockit: missing packages:$missing" >&2
+  echo "run as root: apt-get install -y$missing" >&2
+  exit 1
+fi
+echo "sockit: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq </dev/null >/dev/null
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing </dev/null >/dev/null
