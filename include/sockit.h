@@ -142,7 +142,6 @@ typedef struct sk_decoder {
   char *buf;      /* the partial frame carried between feeds, or NULL */
   size_t len;     /* bytes in buf */
   size_t cap;     /* bytes allocated for buf */
-  size_t scanned; /* line mode: bytes of buf known to hold no '\n' */
 } sk_decoder;
 
 /* Called once per message.  msg is valid only during the call.  Return 0

@@ -1,0 +1,30 @@
+/* error.c -- one strerror for sockit's and libuv's error codes. */
+#include "internal.h"
+
+const char *sk_strerror(int err) {
+  switch (err) {
+  case SK_EFRAMETOOBIG:
+    return "frame too large";
+  case SK_EBADADDR:
+    return "bad address";
+  case SK_EBADFRAMING:
+    return "bad framing";
+  case SK_ETRUNCATED:
+    return "connection closed in the middle of a frame";
+  case SK_ETOOSLOW:
+    return "too slow";
+  case SK_EIDLE:
+    return "idle";
+  case SK_ECLOSED:
+    return "closed";
+  case SK_EFULL:
+    return "too many connections";
+  case SK_EBADUDP:
+    return "length-prefixed framing needs a stream (UDP keeps datagram "
+           "boundaries)";
+  case 0:
+    return "success";
+  default:
+    return uv_strerror(err);
+  }
+}

@@ -1,0 +1,205 @@
+/* queue.c -- the bounded write queue of one stream.
+ *
+ * Bytes wait in chunks (slices of sk_buf).  Chunks from head up to
+ * `unsent` are in one uv_write in flight; the rest wait for it to finish,
+ * then go out together in the next uv_write (up to WQ_IOV of them), so a
+ * slow consumer gets few, large writes.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define WQ_CHUNK 16384 /* a private chunk's size: small writes pack here */
+#define WQ_IOV 64      /* chunks per uv_write */
+
+static void write_cb(uv_write_t *req, int status);
+
+void sk__wq_init(sk__wq *q, uv_stream_t *stream, size_t cap) {
+  memset(q, 0, sizeof(*q));
+  q->stream = stream;
+  q->cap = cap;
+}
+
+bool sk__wq_full(const sk__wq *q) {
+  return q->queued >= q->cap;
+}
+
+static void chunk_free(sk__chunk *c) {
+  sk_buf_unref(c->buf);
+  free(c);
+}
+
+static void push(sk__wq *q, sk__chunk *c) {
+  c->next = NULL;
+  if (q->tail != NULL)
+    q->tail->next = c;
+  else
+    q->head = c;
+  q->tail = c;
+  if (q->unsent == NULL)
+    q->unsent = c;
+  q->queued += c->len;
+  if (q->queued >= q->cap)
+    q->was_full = true;
+}
+
+static void start_write(sk__wq *q) {
+  uv_buf_t iov[WQ_IOV];
+  unsigned n = 0;
+  sk__chunk *c;
+  int err;
+
+  if (q->in_flight || q->unsent == NULL)
+    return;
+  for (c = q->unsent; c != NULL && n < WQ_IOV; c = c->next, n++)
+    iov[n] = uv_buf_init(c->buf->data + c->off, (unsigned)c->len);
+  err = uv_write(&q->req, q->stream, iov, n, write_cb);
+  if (err) {
+    if (q->on_error != NULL)
+      q->on_error(q, err);
+    return;
+  }
+  q->unsent = c;
+  q->in_flight = true;
+}
+
+/* Frees the chunks of the write that just finished: those before unsent. */
+static void release_written(sk__wq *q) {
+  while (q->head != NULL && q->head != q->unsent) {
+    sk__chunk *c = q->head;
+    q->head = c->next;
+    q->queued -= c->len;
+    chunk_free(c);
+  }
+  if (q->head == NULL)
+    q->tail = NULL;
+}
+
+static void write_cb(uv_write_t *req, int status) {
+  sk__wq *q = SK__CONTAINER_OF(req, sk__wq, req);
+
+  q->in_flight = false;
+  release_written(q);
+  if (status < 0) {
+    if (status != UV_ECANCELED && q->on_error != NULL)
+      q->on_error(q, status);
+    return;
+  }
+  start_write(q);
+  if (q->was_full && q->queued <= q->cap / 2) {
+    q->was_full = false;
+    if (q->on_drain != NULL)
+      q->on_drain(q);
+  }
+  if (q->queued == 0 && q->on_empty != NULL)
+    q->on_empty(q);
+}
+
+/* Offers bufs to the kernel while nothing else is queued.  Returns the
+ * bytes written (possibly 0) or a hard error. */
+static int try_direct(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
+  int r;
+
+  if (q->head != NULL)
+    return 0;
+  r = uv_try_write(q->stream, bufs, n);
+  if (r == UV_EAGAIN || r == UV_ENOSYS)
+    return 0;
+  return r;
+}
+
+/* Room left in the tail chunk for appending, 0 when it cannot take any. */
+static size_t tail_room(const sk__wq *q) {
+  const sk__chunk *t = q->tail;
+
+  if (t == NULL || q->unsent == NULL || t->buf->refs != 1 ||
+      t->off + t->len != t->buf->len)
+    return 0;
+  return t->buf->cap - t->buf->len;
+}
+
+static int copy_in(sk__wq *q, const char *p, size_t n) {
+  while (n > 0) {
+    size_t room = tail_room(q), k;
+    if (room == 0) {
+      size_t cap = n > WQ_CHUNK ? n : WQ_CHUNK;
+      sk__chunk *c = malloc(sizeof(*c));
+      sk_buf *b = sk__buf_new(cap);
+      if (c == NULL || b == NULL) {
+        free(c);
+        free(b);
+        return UV_ENOMEM;
+      }
+      c->buf = b;
+      c->off = 0;
+      c->len = 0;
+      push(q, c);
+      room = cap;
+    }
+    k = n < room ? n : room;
+    memcpy(q->tail->buf->data + q->tail->buf->len, p, k);
+    q->tail->buf->len += k;
+    q->tail->len += k;
+    q->queued += k;
+    if (q->queued >= q->cap)
+      q->was_full = true;
+    p += k;
+    n -= k;
+  }
+  return 0;
+}
+
+int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
+  int done = try_direct(q, bufs, n);
+  size_t skip;
+
+  if (done < 0)
+    return done;
+  skip = (size_t)done;
+  for (unsigned i = 0; i < n; i++) {
+    size_t len = bufs[i].len;
+    int err;
+    if (skip >= len) {
+      skip -= len;
+      continue;
+    }
+    err = copy_in(q, bufs[i].base + skip, len - skip);
+    if (err)
+      return err;
+    skip = 0;
+  }
+  start_write(q);
+  return 0;
+}
+
+int sk__wq_write_buf(sk__wq *q, sk_buf *b) {
+  uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
+  int done = try_direct(q, &one, 1);
+  sk__chunk *c;
+
+  if (done < 0)
+    return done;
+  if ((size_t)done == b->len)
+    return 0;
+  c = malloc(sizeof(*c));
+  if (c == NULL)
+    return UV_ENOMEM;
+  c->buf = sk_buf_ref(b);
+  c->off = (size_t)done;
+  c->len = b->len - (size_t)done;
+  push(q, c);
+  start_write(q);
+  return 0;
+}
+
+void sk__wq_clear(sk__wq *q) {
+  while (q->head != NULL) {
+    sk__chunk *c = q->head;
+    q->head = c->next;
+    chunk_free(c);
+  }
+  q->tail = NULL;
+  q->unsent = NULL;
+  q->queued = 0;
+}

@@ -1,0 +1,359 @@
+/* server.c -- listeners for TCP and Unix sockets, and what every server
+ * shares: the peer list in order of activity, the idle sweep, and the
+ * graceful stop.
+ *
+ * The peer list is kept least recently active first: touching a peer
+ * moves it to the end in O(1), so the idle timer only ever looks at the
+ * head of the list, never at every peer.
+ */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define UDP_MAX_PEERS_DEFAULT 4096
+
+void sk_server_opts_init(sk_server_opts *o) {
+  memset(o, 0, sizeof(*o));
+  sk_framing_parse(&o->framing, "line");
+  o->max_queue = (size_t)1 << 20;
+  o->backlog = 511;
+}
+
+const sk_addr *sk_server_addr(const sk_server *s) {
+  return &s->addr;
+}
+
+unsigned sk_server_peer_count(const sk_server *s) {
+  return s->nactive;
+}
+
+/* ------------------------------------------------------------ the list */
+
+void sk__server_link(sk_server *s, sk_peer *p) {
+  p->server = s;
+  p->last_active = sk__now(s->loop);
+  p->next = NULL;
+  p->prev = s->last;
+  if (s->last != NULL)
+    s->last->next = p;
+  else
+    s->first = p;
+  s->last = p;
+  s->npeers++;
+}
+
+void sk__server_unlink(sk_server *s, sk_peer *p) {
+  if (p->prev != NULL)
+    p->prev->next = p->next;
+  else
+    s->first = p->next;
+  if (p->next != NULL)
+    p->next->prev = p->prev;
+  else
+    s->last = p->prev;
+  p->prev = p->next = NULL;
+}
+
+void sk__server_touch(sk_peer *p) {
+  sk_server *s = p->server;
+
+  p->last_active = sk__now(s->loop);
+  if (s->last == p)
+    return;
+  sk__server_unlink(s, p);
+  p->prev = s->last;
+  s->last->next = p;
+  s->last = p;
+}
+
+/* ---------------------------------------------------------- idle sweep */
+
+static void idle_cb(uv_timer_t *t) {
+  sk_server *s = t->data;
+  uint64_t now = sk__now(s->loop), limit = s->opts.idle_timeout_ms;
+  sk_peer *p = s->first;
+
+  while (p != NULL && p->last_active + limit <= now) {
+    sk_peer *next = p->next;
+    if (!p->closing && p->opened)
+      sk_peer_close(p, SK_EIDLE);
+    p = next;
+  }
+  sk__server_arm_idle(s);
+}
+
+void sk__server_arm_idle(sk_server *s) {
+  uint64_t limit = s->opts.idle_timeout_ms, delay = limit;
+  uint64_t now = sk__now(s->loop);
+  sk_peer *p = s->first;
+
+  if (limit == 0 || s->stopping)
+    return;
+  while (p != NULL && p->closing)
+    p = p->next;
+  if (p != NULL)
+    delay = p->last_active + limit > now ? p->last_active + limit - now : 0;
+  uv_timer_start(&s->idle_timer, idle_cb, delay, 0);
+}
+
+/* ---------------------------------------------------- stop and release */
+
+static void server_maybe_done(sk_server *s) {
+  void (*done)(void *);
+  void *arg;
+
+  if (!s->stopping)
+    return;
+  if (s->npeers == 0 && !uv_is_closing((uv_handle_t *)&s->stop_timer)) {
+    uv_close((uv_handle_t *)&s->stop_timer, sk__server_handle_closed);
+    if (s->addr.transport == SK_UDP)
+      uv_close((uv_handle_t *)&s->udp_reaper, sk__server_handle_closed);
+  }
+  if (s->handles_open > 0 || s->npeers > 0)
+    return;
+  if (s->unlink_path)
+    unlink(s->addr.path);
+  done = s->done;
+  arg = s->done_arg;
+  free(s->udp_table);
+  free(s);
+  if (done != NULL)
+    done(arg);
+}
+
+void sk__server_handle_closed(uv_handle_t *h) {
+  sk_server *s = h->data;
+
+  s->handles_open--;
+  server_maybe_done(s);
+}
+
+void sk__server_peer_closed(sk_peer *p) {
+  sk_server *s = p->server;
+
+  sk__server_unlink(s, p);
+  s->npeers--;
+  if (p->opened)
+    s->nactive--;
+  server_maybe_done(s);
+}
+
+static void stop_timer_cb(uv_timer_t *t) {
+  sk_server *s = t->data;
+  sk_peer *p = s->first;
+
+  while (p != NULL) {
+    sk_peer *next = p->next;
+    sk_peer_close(p, SK_ECLOSED);
+    p = next;
+  }
+}
+
+void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
+                    void *arg) {
+  sk_peer *p = s->first;
+
+  s->stopping = true;
+  s->done = done;
+  s->done_arg = arg;
+  if (s->addr.transport == SK_UDP)
+    sk__udp_server_close(s);
+  else
+    uv_close(&s->h.handle, sk__server_handle_closed);
+  uv_close((uv_handle_t *)&s->idle_timer, sk__server_handle_closed);
+  while (p != NULL) {
+    sk_peer *next = p->next;
+    if (p->opened)
+      sk_peer_end(p);
+    p = next;
+  }
+  uv_timer_start(&s->stop_timer, stop_timer_cb, flush_ms, 0);
+  server_maybe_done(s);
+}
+
+/* ------------------------------------------------------------- accept */
+
+static void name_peer(sk_server *s, sk_peer *p) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+
+  if (p->transport == SK_UNIX) {
+    snprintf(p->name, sizeof(p->name), "unix#%u", ++s->next_id);
+    return;
+  }
+  if (uv_tcp_getpeername(&p->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+    sk_sockaddr_format((struct sockaddr *)&ss, p->name, sizeof(p->name));
+  else
+    snprintf(p->name, sizeof(p->name), "tcp#%u", ++s->next_id);
+}
+
+static void on_connection(uv_stream_t *listener, int status) {
+  sk_server *s = listener->data;
+  sk_peer *p;
+  int err;
+
+  if (status < 0) {
+    sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(status));
+    return;
+  }
+  p = sk__conn_new(s->loop, s->addr.transport, &s->opts.framing,
+                   s->opts.max_queue, s->handler, s->ctx);
+  if (p == NULL) {
+    sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(UV_ENOMEM));
+    return;
+  }
+  sk__server_link(s, p);
+  err = uv_accept(listener, &p->h.stream);
+  if (err) {
+    snprintf(p->name, sizeof(p->name), "(accept failed)");
+    sk_peer_close(p, err);
+    return;
+  }
+  name_peer(s, p);
+  if (s->opts.max_conns > 0 && s->nactive >= s->opts.max_conns) {
+    sk_peer_close(p, SK_EFULL);
+    return;
+  }
+  s->nactive++;
+  sk__log(SK_LOG_INFO, "connection from %s", p->name);
+  sk__conn_start(p);
+  if (s->opts.idle_timeout_ms > 0 && s->first == p)
+    sk__server_arm_idle(s);
+}
+
+/* ------------------------------------------------------------- listen */
+
+/* A Unix socket file nobody listens on is stale: remove it.  A live one
+ * (or any other kind of file) is left alone: "address in use". */
+static int clear_stale_socket(const char *path) {
+  struct sockaddr_un sun;
+  struct stat st;
+  int fd, rc;
+
+  if (lstat(path, &st) != 0)
+    return 0;
+  if (!S_ISSOCK(st.st_mode))
+    return UV_EADDRINUSE;
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  memset(&sun, 0, sizeof(sun));
+  sun.sun_family = AF_UNIX;
+  memcpy(sun.sun_path, path, strlen(path) + 1);
+  rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+  close(fd);
+  if (rc == 0)
+    return UV_EADDRINUSE;
+  if (errno != ECONNREFUSED)
+    return -errno;
+  return unlink(path) == 0 ? 0 : -errno;
+}
+
+static int listen_unix(sk_server *s) {
+  int err = clear_stale_socket(s->addr.path);
+
+  if (err)
+    return err;
+  err = uv_pipe_init(s->loop, &s->h.pipe, 0);
+  if (err)
+    return err;
+  s->handles_open++;
+  err = uv_pipe_bind(&s->h.pipe, s->addr.path);
+  if (err)
+    return err;
+  s->unlink_path = true;
+  return uv_listen(&s->h.stream, s->opts.backlog, on_connection);
+}
+
+/* libuv sets SO_REUSEADDR on every TCP socket it binds, so a restarted
+ * server binds at once even while old connections sit in TIME_WAIT. */
+static int listen_tcp(sk_server *s, const struct sockaddr *sa) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss), err;
+
+  err = uv_tcp_init(s->loop, &s->h.tcp);
+  if (err)
+    return err;
+  s->handles_open++;
+  err = uv_tcp_bind(&s->h.tcp, sa, 0);
+  if (err)
+    return err;
+  err = uv_listen(&s->h.stream, s->opts.backlog, on_connection);
+  if (err)
+    return err;
+  err = uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
+  if (err)
+    return err;
+  if (ss.ss_family == AF_INET6)
+    s->addr.port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  else
+    s->addr.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  return 0;
+}
+
+static void free_failed(uv_handle_t *h) {
+  sk_server *s = h->data;
+
+  free(s->udp_table);
+  free(s);
+}
+
+int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
+                    const sk_server_opts *opts, const sk_handler *handler,
+                    void *ctx, sk_server **out) {
+  struct sockaddr_storage ss;
+  sk_server *s;
+  int err;
+
+  if (addr->transport == SK_UDP && opts->framing.mode == SK_FRAME_LEN)
+    return SK_EBADUDP;
+  if (addr->transport != SK_UNIX) {
+    err = sk_addr_resolve(addr, &ss);
+    if (err)
+      return err;
+  }
+  s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return UV_ENOMEM;
+  s->loop = loop;
+  s->addr = *addr;
+  s->opts = *opts;
+  if (addr->transport == SK_UDP && s->opts.max_conns == 0)
+    s->opts.max_conns = UDP_MAX_PEERS_DEFAULT;
+  s->handler = handler;
+  s->ctx = ctx;
+  s->h.handle.data = s;
+  if (addr->transport == SK_UNIX)
+    err = listen_unix(s);
+  else if (addr->transport == SK_UDP)
+    err = sk__udp_server_start(s, (struct sockaddr *)&ss);
+  else
+    err = listen_tcp(s, (struct sockaddr *)&ss);
+  if (err) {
+    if (s->unlink_path)
+      unlink(s->addr.path); /* bound, but listen failed */
+    if (s->handles_open > 0) {
+      uv_close(&s->h.handle, free_failed);
+    } else {
+      free(s->udp_table);
+      free(s);
+    }
+    return err;
+  }
+  uv_timer_init(loop, &s->idle_timer);
+  uv_timer_init(loop, &s->stop_timer);
+  s->idle_timer.data = s;
+  s->stop_timer.data = s;
+  s->handles_open += 2;
+  sk__server_arm_idle(s);
+  *out = s;
+  return 0;
+}

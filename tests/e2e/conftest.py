@@ -1,0 +1,135 @@
+"""Fixtures for sockit's end-to-end tests.
+
+Run with:  make e2e   (sets SOCKIT to the built binary), or
+           SOCKIT=build/sockit /usr/bin/python3 -m pytest -q tests/e2e
+
+`start_server(*args)` runs `$SOCKIT listen ARGS`, waits (bounded) for its
+`listening on ADDR` line and returns a helpers.Server with .addr, .port,
+.path and .proc.  At teardown every server still running gets SIGTERM and
+must exit 0 within a bounded time; a server that already exited must have
+exited 0; no server may have printed a sanitizer report.
+"""
+
+import faulthandler
+import os
+import shutil
+import signal
+import sys
+import threading
+
+import pytest
+
+import helpers
+
+# No test may take longer than this; a hung test dumps every thread's stack,
+# kills the sockit processes it started and ends the run.
+TEST_WATCHDOG_S = 150
+
+
+@pytest.fixture(scope="session")
+def sockit():
+    path = helpers.sockit_bin()
+    if not os.access(path, os.X_OK):
+        pytest.fail("sockit binary not found at %s (set SOCKIT or run `make e2e`)" % path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    def hung():
+        sys.stderr.write("\n*** %s still running after %d s; stacks follow\n"
+                         % (request.node.nodeid, TEST_WATCHDOG_S))
+        faulthandler.dump_traceback(all_threads=True)
+        helpers.kill_all_live()
+        os._exit(3)
+
+    t = threading.Timer(TEST_WATCHDOG_S, hung)
+    t.daemon = True
+    t.start()
+    yield
+    t.cancel()
+
+
+@pytest.fixture
+def start_server(sockit):
+    servers = []
+
+    def start(*args, stdin=None, capture_stdout=False):
+        import subprocess
+        srv = helpers.Server(list(args),
+                             stdin=subprocess.DEVNULL if stdin is None else stdin,
+                             capture_stdout=capture_stdout)
+        servers.append(srv)
+        return srv
+
+    yield start
+
+    problems = []
+    for srv in reversed(servers):
+        if not srv.expect_clean_exit:
+            srv.kill()
+            continue
+        if srv.proc.poll() is None:
+            srv.signal(signal.SIGTERM)
+        try:
+            rc = srv.proc.wait(helpers.EXIT_TIMEOUT)
+        except Exception:
+            srv.kill()
+            problems.append("server %s ignored SIGTERM for %.0f s"
+                            % (srv.addr, helpers.EXIT_TIMEOUT))
+            continue
+        finally:
+            if srv.proc.stdin:
+                srv.proc.stdin.close()
+        srv.finish_drains()
+        if rc != 0:
+            problems.append("server %s exited %r (SIGTERM must give 0); stderr:\n%s"
+                            % (srv.addr, rc, srv.stderr_text()))
+        report = srv.sanitizer_report()
+        if report:
+            problems.append("sanitizer report from server %s:\n%s" % (srv.addr, report))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def sockdir():
+    """A short directory for Unix socket files, removed afterwards."""
+    d = helpers.short_tmpdir()
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def listen_addr(sockdir):
+    """Maps a transport name to an address for `sockit listen`."""
+    n = [0]
+
+    def make(transport):
+        if transport == "tcp":
+            return "tcp://127.0.0.1:0"
+        if transport == "udp":
+            return "udp://127.0.0.1:0"
+        if transport == "unix":
+            n[0] += 1
+            return "unix:%s/s%d" % (sockdir, n[0])
+        raise ValueError(transport)
+
+    return make
+
+
+@pytest.fixture
+def conns():
+    """Tracks client connections and closes them at teardown."""
+    opened = []
+
+    def connect(addr, framing="raw", **kw):
+        c = helpers.Conn.connect(addr, framing, **kw)
+        opened.append(c)
+        return c
+
+    yield connect
+    for c in opened:
+        try:
+            c.close()
+        except OSError:
+            pass

@@ -1,0 +1,592 @@
+"""Helpers shared by the end-to-end tests: a running `sockit listen`, framing
+codecs, and sockets whose every wait is bounded.
+
+Nothing here sleeps to wait for something that can be observed: servers are
+ready when they print their `listening on` line, replies are awaited with
+socket timeouts, and process exits with bounded waits.
+"""
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+# Generous bounds: the suite also runs against an ASan build, several times
+# slower than -O2.  A passing run never waits this long.
+READY_TIMEOUT = 10.0   # until `listening on ...`
+IO_TIMEOUT = 10.0      # one socket operation
+EXIT_TIMEOUT = 10.0    # a process exiting after a signal
+
+LISTEN_RE = re.compile(r"listening on (\S+)")
+
+# Marks of a sanitizer report in a server's stderr.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "AddressSanitizer:DEADLYSIGNAL")
+
+
+def sockit_bin():
+    path = os.environ.get("SOCKIT")
+    if not path:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "..", "..", "build", "sockit")
+    return os.path.abspath(path)
+
+
+# Every process started through this module, so a hung test can kill them.
+LIVE_PROCS = []
+_live_lock = threading.Lock()
+
+
+def _track(proc):
+    with _live_lock:
+        LIVE_PROCS.append(proc)
+
+
+def kill_all_live():
+    with _live_lock:
+        procs = list(LIVE_PROCS)
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.kill()
+            except OSError:
+                pass
+
+
+def short_tmpdir():
+    """A fresh directory under /tmp with a short name, for Unix socket
+    paths (sun_path holds 108 bytes; pytest's tmp_path can be longer)."""
+    return tempfile.mkdtemp(prefix="sk", dir="/tmp")
+
+
+# ----------------------------------------------------------------- addresses
+
+class Addr:
+    """An address as printed by `listening on ...`."""
+
+    def __init__(self, text):
+        self.text = text
+        self.host = None
+        self.port = None
+        self.path = None
+        if text.startswith("unix:"):
+            self.transport = "unix"
+            path = text[len("unix:"):]
+            if path.startswith("//"):
+                path = path[2:]
+            self.path = path
+            return
+        m = re.fullmatch(r"(tcp|udp)://(\[[^\]]+\]|[^:\[\]]+):(\d+)", text)
+        if not m:
+            raise ValueError("cannot parse address %r" % text)
+        self.transport = m.group(1)
+        host = m.group(2)
+        if host.startswith("["):
+            host = host[1:-1]
+        self.host = host
+        self.port = int(m.group(3))
+
+    @property
+    def family(self):
+        if self.transport == "unix":
+            return socket.AF_UNIX
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    @property
+    def sockaddr(self):
+        if self.transport == "unix":
+            return self.path
+        return (self.host, self.port)
+
+    def __str__(self):
+        return self.text
+
+
+# ------------------------------------------------------------------- process
+
+class _Drain(threading.Thread):
+    """Reads a pipe to its end so the child never blocks on it."""
+
+    def __init__(self, pipe, lines):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.lines = lines
+        self.data = bytearray()
+        self.line_list = []
+        self.cond = threading.Condition()
+        self.eof = False
+
+    def run(self):
+        fd = self.pipe.fileno()
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            with self.cond:
+                if not chunk:
+                    if self.lines and self.data:
+                        self.line_list.append(self.data.decode("utf-8", "replace"))
+                        self.data = bytearray()
+                    self.eof = True
+                    self.cond.notify_all()
+                    return
+                self.data += chunk
+                if self.lines:
+                    while True:
+                        i = self.data.find(b"\n")
+                        if i < 0:
+                            break
+                        line = bytes(self.data[:i]).decode("utf-8", "replace")
+                        del self.data[:i + 1]
+                        self.line_list.append(line)
+                self.cond.notify_all()
+
+    def wait_for(self, pred, timeout):
+        """Waits until pred() (called under the lock) is true; returns its
+        value, or None after timeout."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                v = pred()
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    return pred() or None
+                self.cond.wait(left)
+
+
+class Proc:
+    """A sockit process with stderr (and optionally stdout) drained by
+    threads."""
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, capture_stdout=False, env=None):
+        self.args = [sockit_bin()] + list(args)
+        self.proc = subprocess.Popen(
+            self.args,
+            stdin=stdin,
+            stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        _track(self.proc)
+        self.pid = self.proc.pid
+        self._err = _Drain(self.proc.stderr, lines=True)
+        self._err.start()
+        self._out = None
+        if capture_stdout:
+            self._out = _Drain(self.proc.stdout, lines=False)
+            self._out.start()
+
+    # stderr
+    @property
+    def stderr_lines(self):
+        with self._err.cond:
+            return list(self._err.line_list)
+
+    def stderr_text(self):
+        return "\n".join(self.stderr_lines)
+
+    def wait_stderr(self, pattern, timeout=IO_TIMEOUT, start=0):
+        """Waits for a stderr line (index >= start) matching the regex
+        pattern; returns (index, match) or raises AssertionError."""
+        rx = re.compile(pattern)
+
+        def find():
+            for i in range(start, len(self._err.line_list)):
+                m = rx.search(self._err.line_list[i])
+                if m:
+                    return (i, m)
+            return None
+
+        r = self._err.wait_for(find, timeout)
+        if r is None:
+            raise AssertionError(
+                "no stderr line matching %r within %.1f s; exit=%r; stderr:\n%s"
+                % (pattern, timeout, self.proc.poll(), self.stderr_text()))
+        return r
+
+    # stdout
+    def stdout_bytes(self):
+        with self._out.cond:
+            return bytes(self._out.data)
+
+    def wait_stdout(self, expected, timeout=IO_TIMEOUT):
+        """Waits until stdout holds at least len(expected) bytes; asserts
+        that it starts with expected (so a mismatch shows at once)."""
+        got = self._out.wait_for(
+            lambda: len(self._out.data) >= len(expected)
+            or not bytes(expected).startswith(bytes(self._out.data)), timeout)
+        data = self.stdout_bytes()
+        assert data[:len(expected)] == expected, (
+            "stdout %r, expected it to start with %r (waited: %r)" % (data, expected, got))
+        return data
+
+    # life
+    def wait_exit(self, timeout=EXIT_TIMEOUT):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("sockit (%s) did not exit within %.1f s; stderr:\n%s"
+                                 % (" ".join(self.args[1:]), timeout, self.stderr_text()))
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def finish_drains(self):
+        self._err.join(EXIT_TIMEOUT)
+        if self._out is not None:
+            self._out.join(EXIT_TIMEOUT)
+
+    def sanitizer_report(self):
+        text = self.stderr_text()
+        if any(m in text for m in SANITIZER_MARKS):
+            return text
+        return None
+
+
+class Server(Proc):
+    """`sockit listen ARGS` that has printed its `listening on` line."""
+
+    def __init__(self, args, stdin=subprocess.DEVNULL, capture_stdout=False):
+        super().__init__(["listen"] + list(args), stdin=stdin,
+                         capture_stdout=capture_stdout)
+        self.expect_clean_exit = True
+        try:
+            _, m = self.wait_stderr(LISTEN_RE.pattern, timeout=READY_TIMEOUT)
+        except AssertionError:
+            self.kill()
+            raise
+        self.addr = Addr(m.group(1))
+        self.port = self.addr.port
+        self.path = self.addr.path
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        raise AssertionError("no VmRSS for pid %d" % self.pid)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig and returns the exit status (bounded wait)."""
+        self.signal(sig)
+        return self.wait_exit()
+
+    def crash(self):
+        """SIGKILL on purpose: teardown then expects nothing."""
+        self.expect_clean_exit = False
+        self.kill()
+
+
+def run_sockit(args, input=None, timeout=20.0):
+    """Runs sockit to completion; returns CompletedProcess (bytes)."""
+    p = subprocess.Popen([sockit_bin()] + list(args),
+                         stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _track(p)
+    try:
+        out, err = p.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise AssertionError("sockit %s did not finish within %.1f s; stdout=%r stderr=%r"
+                             % (" ".join(args), timeout, out, err))
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+# ------------------------------------------------------------------- framing
+
+class Framing:
+    """The framing codec of a spec: raw, line, len, len:N[be|le]."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        if spec in ("raw", "line"):
+            self.mode = spec
+            return
+        m = re.fullmatch(r"len(?::([1248])(be|le)?)?", spec)
+        if not m:
+            raise ValueError(spec)
+        self.mode = "len"
+        self.width = int(m.group(1) or 4)
+        self.little = m.group(2) == "le"
+
+    def header(self, n):
+        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[self.width]
+        return struct.pack(("<" if self.little else ">") + fmt, n)
+
+    def parse_header(self, b):
+        fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[self.width]
+        return struct.unpack(("<" if self.little else ">") + fmt, b)[0]
+
+    def encode(self, msg):
+        if self.mode == "raw":
+            return msg
+        if self.mode == "line":
+            assert b"\n" not in msg
+            return msg + b"\n"
+        return self.header(len(msg)) + msg
+
+    @property
+    def max_payload(self):
+        if self.mode == "len" and self.width < 4:
+            return (1 << (8 * self.width)) - 1
+        return 1 << 20
+
+
+def len_frame(data, width=4, little=False):
+    fmt = {1: "B", 2: "H", 4: "I", 8: "Q"}[width]
+    return struct.pack(("<" if little else ">") + fmt, len(data)) + data
+
+
+# ------------------------------------------------------------------- sockets
+
+class Conn:
+    """A client socket with a receive buffer; every call is bounded by the
+    socket's timeout."""
+
+    def __init__(self, sock, framing="raw"):
+        self.sock = sock
+        self.buf = bytearray()
+        self.framing = framing if isinstance(framing, Framing) else Framing(framing)
+
+    @classmethod
+    def connect(cls, addr, framing="raw", timeout=IO_TIMEOUT, rcvbuf=None):
+        addr = addr if isinstance(addr, Addr) else Addr(addr)
+        s = socket.socket(addr.family, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        if rcvbuf is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        try:
+            s.connect(addr.sockaddr)
+        except BaseException:
+            s.close()
+            raise
+        if addr.transport == "tcp":
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return cls(s, framing)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+    def shutdown_write(self):
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("peer closed; buffered %r" % bytes(self.buf[:200]))
+        self.buf += chunk
+
+    def recv_exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def recv_line(self):
+        """One line without its '\\n'."""
+        while True:
+            i = self.buf.find(b"\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[:i + 1]
+                return line
+            self._fill()
+
+    def recv_msg(self):
+        f = self.framing
+        if f.mode == "line":
+            return self.recv_line()
+        if f.mode == "len":
+            n = f.parse_header(self.recv_exact(f.width))
+            return self.recv_exact(n)
+        raise ValueError("recv_msg needs line or len framing")
+
+    def send_msg(self, msg):
+        self.sock.sendall(self.framing.encode(msg))
+
+    def recv_text(self):
+        return self.recv_msg().decode()
+
+    def send_text(self, text):
+        self.send_msg(text.encode())
+
+    def recv_until_eof(self, limit=1 << 26):
+        """Everything until the peer closes (a reset counts as a close)."""
+        data = bytes(self.buf)
+        self.buf.clear()
+        while len(data) < limit:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def expect_closed(self, timeout=IO_TIMEOUT):
+        """Asserts the server closes this connection within timeout
+        (reading and discarding what comes first); returns those bytes."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            return self.recv_until_eof()
+        except socket.timeout:
+            raise AssertionError("server did not close the connection within %.1f s" % timeout)
+        finally:
+            self.sock.settimeout(old)
+
+    def expect_silence(self, seconds):
+        """Asserts nothing arrives for `seconds` (used only where silence is
+        the behaviour under test)."""
+        if self.buf:
+            raise AssertionError("unexpected data %r" % bytes(self.buf))
+        old = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return
+        finally:
+            self.sock.settimeout(old)
+        raise AssertionError("expected silence, got %r" % data)
+
+
+class Dgram:
+    """A UDP client socket."""
+
+    def __init__(self, addr, timeout=IO_TIMEOUT):
+        self.addr = addr if isinstance(addr, Addr) else Addr(addr)
+        self.sock = socket.socket(self.addr.family, socket.SOCK_DGRAM)
+        self.sock.settimeout(timeout)
+        self.sock.bind(("::1", 0) if self.addr.family == socket.AF_INET6 else ("127.0.0.1", 0))
+        self.lines = []
+
+    @property
+    def local(self):
+        return self.sock.getsockname()
+
+    def send(self, data):
+        self.sock.sendto(data, self.addr.sockaddr)
+
+    def recv(self):
+        while True:
+            data, frm = self.sock.recvfrom(65536)
+            if frm[1] == self.addr.port:
+                return data
+
+    def recv_line(self):
+        """Line-framed chat over UDP: a datagram may carry one or more
+        '\\n'-terminated messages; returns the next message."""
+        while not self.lines:
+            d = self.recv()
+            parts = d.split(b"\n")
+            if d.endswith(b"\n"):
+                parts.pop()
+            self.lines.extend(parts)
+        return self.lines.pop(0).decode()
+
+    def expect_silence(self, seconds):
+        old = self.sock.gettimeout()
+        self.sock.settimeout(seconds)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return
+        finally:
+            self.sock.settimeout(old)
+        raise AssertionError("expected silence, got %r" % data)
+
+    def close(self):
+        self.sock.close()
+
+
+def free_tcp_port():
+    """A port nothing listens on, held bound (not listening) by the
+    returned socket so no one else takes it: a connect to it is refused."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def has_ipv6_loopback():
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def poll_until(pred, timeout, interval=0.02):
+    """Polls pred() until true or timeout; returns its last value.  For
+    state that has no event to wait on (a process's exit, a file)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def run_parallel(fns, timeout):
+    """Runs the callables in threads; re-raises the first failure; all bounded."""
+    errors = []
+    results = [None] * len(fns)
+
+    def wrap(i, fn):
+        try:
+            results[i] = fn()
+        except BaseException as e:  # noqa: B902 -- reported below
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=wrap, args=(i, fn), daemon=True)
+               for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    alive = sum(t.is_alive() for t in threads)
+    if errors:
+        i, e = errors[0]
+        raise AssertionError("worker %d failed (%d failures): %r" % (i, len(errors), e)) from e
+    assert alive == 0, "%d workers still running after %.0f s" % (alive, timeout)
+    return results
+

@@ -1,0 +1,285 @@
+"""chat: join/leave notices, relaying to everyone but the sender, /nick,
+/who, /quit, unknown commands, never-reused guest names, dropping a client
+that does not read, idle timeout; over TCP, Unix (line and len framing) and
+UDP (peers by address).
+
+Absence of a message is checked by order, not by waiting: when a client's
+next message is the one sent after the event, the event sent it nothing.
+"""
+
+import socket
+import time
+
+import pytest
+
+from helpers import Dgram
+
+BAD_NAME = "* error: bad name (1-32 of A-Z a-z 0-9 _ -)"
+
+# (transport, framing, extra listen args)
+STREAM_VARIANTS = [
+    ("tcp", "line", []),
+    ("unix", "line", []),
+    ("tcp", "len", ["-f", "len"]),
+    ("unix", "len:2le", ["-f", "len:2le"]),
+]
+IDS = ["tcp-line", "unix-line", "tcp-len", "unix-len2le"]
+
+
+@pytest.fixture(params=STREAM_VARIANTS, ids=IDS)
+def chat(request, start_server, listen_addr, conns):
+    transport, framing, extra = request.param
+
+    class Chat:
+        def __init__(self, *more):
+            self.srv = start_server("-s", "chat", *extra, *more, listen_addr(transport))
+
+        def join(self, expect_welcome=None):
+            c = conns(self.srv.addr, framing)
+            if expect_welcome is not None:
+                assert c.recv_text() == expect_welcome
+            return c
+
+    return Chat
+
+
+def three(chat):
+    room = chat()
+    c1 = room.join("* you are guest1; here: guest1")
+    c2 = room.join("* you are guest2; here: guest1, guest2")
+    assert c1.recv_text() == "* guest2 joined"
+    c3 = room.join("* you are guest3; here: guest1, guest2, guest3")
+    assert c1.recv_text() == "* guest3 joined"
+    assert c2.recv_text() == "* guest3 joined"
+    return room, c1, c2, c3
+
+
+def test_join_and_relay(chat):
+    room, c1, c2, c3 = three(chat)
+    c1.send_text("hello all")
+    assert c2.recv_text() == "guest1: hello all"
+    assert c3.recv_text() == "guest1: hello all"
+    c2.send_text("hi from 2")
+    # c1's next message is c2's: its own "hello all" never came back.
+    assert c1.recv_text() == "guest2: hi from 2"
+    assert c3.recv_text() == "guest2: hi from 2"
+    # Empty messages are ignored.
+    c3.send_text("")
+    c3.send_text("after empty")
+    assert c1.recv_text() == "guest3: after empty"
+    assert c2.recv_text() == "guest3: after empty"
+    # Bytes other than ASCII letters pass unchanged.
+    c1.send_text("caf\u00e9 \u2713 1+1=2")
+    assert c2.recv_text() == "guest1: caf\u00e9 \u2713 1+1=2"
+    assert c3.recv_text() == "guest1: caf\u00e9 \u2713 1+1=2"
+
+
+def test_leave_notice(chat):
+    room, c1, c2, c3 = three(chat)
+    c2.close()
+    assert c1.recv_text() == "* guest2 left"
+    assert c3.recv_text() == "* guest2 left"
+    c3.send_text("still here")
+    assert c1.recv_text() == "guest3: still here"
+
+
+def test_nick(chat):
+    room, c1, c2, c3 = three(chat)
+    c1.send_text("/nick alice")
+    assert c1.recv_text() == "* you are now alice"
+    assert c2.recv_text() == "* guest1 is now alice"
+    assert c3.recv_text() == "* guest1 is now alice"
+
+    # Taken: only the sender hears about it.
+    c2.send_text("/nick alice")
+    assert c2.recv_text() == "* error: name taken: alice"
+    # Invalid names.
+    for bad in ["bad name", "x" * 33, "semi;colon", "caf\u00e9"]:
+        c2.send_text("/nick " + bad)
+        assert c2.recv_text() == BAD_NAME, bad
+    # 32 characters of the allowed set are fine.
+    longest = "Az09_-" * 5 + "zz"
+    assert len(longest) == 32
+    c3.send_text("/nick " + longest)
+    assert c3.recv_text() == "* you are now " + longest
+    # c1's next message is c3's rename: c2's failed attempts were private.
+    assert c1.recv_text() == "* guest3 is now " + longest
+    assert c2.recv_text() == "* guest3 is now " + longest
+
+    # Messages carry the new names.
+    c1.send_text("ping")
+    assert c2.recv_text() == "alice: ping"
+    assert c3.recv_text() == "alice: ping"
+    # The old name is free again.
+    c2.send_text("/nick guest1")
+    assert c2.recv_text() == "* you are now guest1"
+    assert c1.recv_text() == "* guest2 is now guest1"
+
+
+def test_who_quit_unknown(chat):
+    room, c1, c2, c3 = three(chat)
+    c2.send_text("/nick bob")
+    assert c2.recv_text() == "* you are now bob"
+    assert c1.recv_text() == "* guest2 is now bob"
+    assert c3.recv_text() == "* guest2 is now bob"
+
+    c3.send_text("/who")
+    assert c3.recv_text() == "* here: guest1, bob, guest3"
+
+    c1.send_text("/frob x")
+    assert c1.recv_text() == "* error: unknown command: /frob (try /who, /nick NAME, /quit)"
+
+    c3.send_text("/quit")
+    assert c3.recv_text() == "* bye"
+    assert c3.expect_closed() == b""
+    assert c1.recv_text() == "* guest3 left"
+    assert c2.recv_text() == "* guest3 left"
+
+    # c2's next message after the notice: nobody saw /who or /frob.
+    c1.send_text("two of us")
+    assert c2.recv_text() == "guest1: two of us"
+    c2.send_text("/who")
+    assert c2.recv_text() == "* here: guest1, bob"
+
+
+def test_names_never_reused(chat):
+    room, c1, c2, c3 = three(chat)
+    c3.close()
+    assert c1.recv_text() == "* guest3 left"
+    c2.close()
+    assert c1.recv_text() == "* guest2 left"
+    c4 = room.join("* you are guest4; here: guest1, guest4")
+    assert c1.recv_text() == "* guest4 joined"
+    c1.send_text("/nick first")
+    assert c1.recv_text() == "* you are now first"
+    assert c4.recv_text() == "* guest1 is now first"
+    c1.close()
+    assert c4.recv_text() == "* first left"
+    room.join("* you are guest5; here: guest4, guest5")
+
+
+def test_slow_reader_dropped(start_server, conns):
+    """A client that never reads (small SO_RCVBUF) is dropped once its
+    queue (--max-queue 64K) overflows; the others keep chatting."""
+    srv = start_server("-s", "chat", "--max-queue", "64K", "tcp://127.0.0.1:0")
+    c1 = conns(srv.addr, "line")
+    assert c1.recv_text() == "* you are guest1; here: guest1"
+    c2 = conns(srv.addr, "line")
+    assert c2.recv_text() == "* you are guest2; here: guest1, guest2"
+    assert c1.recv_text() == "* guest2 joined"
+    slow = conns(srv.addr, "line", rcvbuf=4096)
+    assert c1.recv_text() == "* guest3 joined"
+    assert c2.recv_text() == "* guest3 joined"
+
+    # c1 talks in batches of 32 KiB (< the 64K queue, so c2, which reads
+    # everything, can never be the one that overflows); slow reads nothing.
+    body = "x" * 1000
+    seq = 0
+    dropped = False
+    deadline = time.monotonic() + 60
+    sent_bytes = 0
+    while not dropped:
+        assert time.monotonic() < deadline, "slow client not dropped after %d bytes" % sent_bytes
+        assert sent_bytes < (256 << 20), "slow client not dropped after 256 MiB"
+        batch = []
+        for _ in range(32):
+            batch.append(("%d %s" % (seq, body)).encode() + b"\n")
+            seq += 1
+        wire = b"".join(batch)
+        c1.sendall(wire)
+        sent_bytes += len(wire)
+        expected = seq - 32
+        while expected < seq:
+            msg = c2.recv_text()
+            if msg == "* guest3 left (too slow)":
+                dropped = True
+                continue
+            assert msg == "guest1: %d %s" % (expected, body), msg[:60]
+            expected += 1
+
+    # c1 also heard it, and nothing else (it sent all the lines itself).
+    assert c1.recv_text() == "* guest3 left (too slow)"
+    # The others keep chatting.
+    c2.send_text("still here?")
+    assert c1.recv_text() == "guest2: still here?"
+    c1.send_text("yes")
+    assert c2.recv_text() == "guest1: yes"
+    c2.send_text("/who")
+    assert c2.recv_text() == "* here: guest1, guest2"
+    # The slow client's connection was closed by the server.
+    slow.settimeout(10)
+    slow.recv_until_eof(limit=1 << 30)
+    # A newcomer gets the next name.
+    c4 = conns(srv.addr, "line")
+    assert c4.recv_text() == "* you are guest4; here: guest1, guest2, guest4"
+
+
+def test_idle_client_left(start_server, conns):
+    srv = start_server("-s", "chat", "--idle-timeout", "1", "tcp://127.0.0.1:0")
+    c1 = conns(srv.addr, "line")
+    assert c1.recv_text() == "* you are guest1; here: guest1"
+    c2 = conns(srv.addr, "line")
+    assert c2.recv_text() == "* you are guest2; here: guest1, guest2"
+    assert c1.recv_text() == "* guest2 joined"
+    t0 = time.monotonic()
+    # c1 keeps talking (every 0.3 s: this pacing is the point); c2 is idle.
+    c1.settimeout(0.3)
+    notice = None
+    while notice is None and time.monotonic() - t0 < 10:
+        c1.send_text("/who")
+        try:
+            while True:
+                m = c1.recv_text()
+                if m.startswith("* guest2 left"):
+                    notice = m
+                    break
+                assert m in ("* here: guest1, guest2", "* here: guest1"), m
+        except socket.timeout:
+            pass
+    assert notice == "* guest2 left (idle)"
+    assert 0.8 <= time.monotonic() - t0 < 6
+    assert c2.expect_closed() == b""
+    c1.settimeout(10)
+    c1.send_text("/who")
+    while True:
+        m = c1.recv_text()
+        if m != "* here: guest1, guest2":
+            break
+    assert m == "* here: guest1"
+
+
+def test_chat_udp_peers_by_address(start_server):
+    srv = start_server("-s", "chat", "udp://127.0.0.1:0")
+    u1, u2, u3 = Dgram(srv.addr), Dgram(srv.addr), Dgram(srv.addr)
+    try:
+        u1.send(b"/who\n")
+        assert u1.recv_line() == "* you are guest1; here: guest1"
+        assert u1.recv_line() == "* here: guest1"
+        u2.send(b"/who\n")
+        assert u2.recv_line() == "* you are guest2; here: guest1, guest2"
+        assert u2.recv_line() == "* here: guest1, guest2"
+        assert u1.recv_line() == "* guest2 joined"
+        u3.send(b"/nick carol\n")
+        assert u3.recv_line() == "* you are guest3; here: guest1, guest2, guest3"
+        assert u3.recv_line() == "* you are now carol"
+        assert u1.recv_line() == "* guest3 joined"
+        assert u1.recv_line() == "* guest3 is now carol"
+        assert u2.recv_line() == "* guest3 joined"
+        assert u2.recv_line() == "* guest3 is now carol"
+        u1.send(b"hello by datagram\n")
+        assert u2.recv_line() == "guest1: hello by datagram"
+        assert u3.recv_line() == "guest1: hello by datagram"
+        u3.send(b"hi\n")
+        assert u1.recv_line() == "carol: hi"      # not its own message
+        assert u2.recv_line() == "carol: hi"
+    finally:
+        for u in (u1, u2, u3):
+            u.close()
+
+
+def test_chat_defaults_to_line_framing(start_server, conns):
+    srv = start_server("-s", "chat", "tcp://127.0.0.1:0")
+    c = conns(srv.addr, "line")
+    assert c.recv_line() == b"* you are guest1; here: guest1"
+    c.sendall(b"/who\r\n")
+    assert c.recv_line() == b"* here: guest1"

@@ -1,0 +1,400 @@
+/* test_addr.c -- unit tests for the address parser and formatters
+ * (sk_addr_parse, sk_addr_format, sk_addr_resolve, sk_sockaddr_format) and
+ * for sk_strerror. */
+/* cmocka needs these first, in this order. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "sockit.h"
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ------------------------------------------------------ sk_addr_parse */
+
+typedef struct good_addr {
+  const char *text;
+  sk_transport transport;
+  const char *host; /* TCP/UDP */
+  uint16_t port;    /* TCP/UDP */
+  const char *path; /* Unix */
+} good_addr;
+
+static const good_addr good_addrs[] = {
+    {"tcp://127.0.0.1:80", SK_TCP, "127.0.0.1", 80, NULL},
+    {"udp://127.0.0.1:53", SK_UDP, "127.0.0.1", 53, NULL},
+    {"unix:/tmp/x.sock", SK_UNIX, NULL, 0, "/tmp/x.sock"},
+    {"unix:///tmp/x.sock", SK_UNIX, NULL, 0, "/tmp/x.sock"},
+    {"unix:relative.sock", SK_UNIX, NULL, 0, "relative.sock"},
+    {"127.0.0.1:8000", SK_TCP, "127.0.0.1", 8000, NULL},
+    {":8000", SK_TCP, "127.0.0.1", 8000, NULL},
+    {"8000", SK_TCP, "127.0.0.1", 8000, NULL},
+    {"0", SK_TCP, "127.0.0.1", 0, NULL},
+    {"localhost:80", SK_TCP, "localhost", 80, NULL},
+    {"example.com:443", SK_TCP, "example.com", 443, NULL},
+    {"[::1]:8000", SK_TCP, "::1", 8000, NULL},
+    {"tcp://[::]:0", SK_TCP, "::", 0, NULL},
+    {"udp://[::1]:53", SK_UDP, "::1", 53, NULL},
+    {"0.0.0.0:0", SK_TCP, "0.0.0.0", 0, NULL},
+    {"tcp://127.0.0.1:65535", SK_TCP, "127.0.0.1", 65535, NULL},
+    {"65535", SK_TCP, "127.0.0.1", 65535, NULL},
+    {"udp://localhost:1", SK_UDP, "localhost", 1, NULL},
+};
+
+static void expect_parsed(const good_addr *g, const sk_addr *a) {
+  if (a->transport != g->transport)
+    fail_msg("\"%s\": transport %d, expected %d", g->text, a->transport,
+             g->transport);
+  if (g->transport == SK_UNIX) {
+    if (strcmp(a->path, g->path) != 0)
+      fail_msg("\"%s\": path \"%s\", expected \"%s\"", g->text, a->path,
+               g->path);
+    return;
+  }
+  if (strcmp(a->host, g->host) != 0)
+    fail_msg("\"%s\": host \"%s\", expected \"%s\"", g->text, a->host, g->host);
+  if (a->port != g->port)
+    fail_msg("\"%s\": port %u, expected %u", g->text, a->port, g->port);
+}
+
+static void test_parse_valid(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NELEMS(good_addrs); i++) {
+    sk_addr a;
+    memset(&a, 0xA5, sizeof a);
+    int rc = sk_addr_parse(&a, good_addrs[i].text);
+    if (rc != 0)
+      fail_msg("sk_addr_parse(\"%s\") = %d, expected 0", good_addrs[i].text,
+               rc);
+    expect_parsed(&good_addrs[i], &a);
+  }
+}
+
+static void test_parse_invalid(void **state) {
+  (void)state;
+  static const char *const bad[] = {
+      "",           "tcp://",     "tcp://host",  "tcp://host:",
+      "host:99999", "host:-1",    "host:abc",    ":",
+      "unix:",      "udp://[::1", "[::1]8000",   "ftp://x:1",
+      "65536",      "99999",      "-1",          "1.2.3.4:80:90",
+      "::1:8000",   "[::1]",      "tcp://[::1]", "host:80x",
+      "host:0x50",  "host: 80",   "host:80 ",    "udp://",
+      "udp://host",
+  };
+  for (size_t i = 0; i < NELEMS(bad); i++) {
+    sk_addr a;
+    int rc = sk_addr_parse(&a, bad[i]);
+    if (rc != SK_EBADADDR)
+      fail_msg("sk_addr_parse(\"%s\") = %d, expected SK_EBADADDR", bad[i], rc);
+  }
+}
+
+/* sun_path holds 108 bytes with its NUL: a 107-byte path fits, 108 does
+ * not (silently cutting it would bind a different file). */
+static void test_parse_unix_path_limit(void **state) {
+  (void)state;
+  char text[5 + 200];
+  char path[200];
+  sk_addr a;
+
+  memset(path, 'p', sizeof path);
+  path[0] = '/';
+  path[107] = '\0';
+  snprintf(text, sizeof text, "unix:%s", path);
+  assert_int_equal(sk_addr_parse(&a, text), 0);
+  assert_int_equal(a.transport, SK_UNIX);
+  assert_string_equal(a.path, path);
+
+  memset(path, 'p', sizeof path);
+  path[0] = '/';
+  path[108] = '\0';
+  snprintf(text, sizeof text, "unix:%s", path);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+
+  path[150] = '\0';
+  path[108] = 'p';
+  snprintf(text, sizeof text, "unix:%s", path);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+}
+
+/* host holds 256 bytes with its NUL: 255 characters fit, 256 do not. */
+static void test_parse_host_limit(void **state) {
+  (void)state;
+  char host[400];
+  char text[450];
+  sk_addr a;
+
+  memset(host, 'h', sizeof host);
+  host[255] = '\0';
+  snprintf(text, sizeof text, "tcp://%s:80", host);
+  assert_int_equal(sk_addr_parse(&a, text), 0);
+  assert_string_equal(a.host, host);
+  assert_int_equal(a.port, 80);
+
+  memset(host, 'h', sizeof host);
+  host[256] = '\0';
+  snprintf(text, sizeof text, "tcp://%s:80", host);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+  snprintf(text, sizeof text, "%s:80", host);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+  snprintf(text, sizeof text, "udp://[%s]:80", host);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+
+  host[399] = '\0';
+  snprintf(text, sizeof text, "tcp://%s:80", host);
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+}
+
+static void test_addr_forms(void **state) {
+  (void)state;
+  assert_true(strlen(sk_addr_forms) > 0);
+}
+
+/* ----------------------------------------------------- sk_addr_format */
+
+static void expect_format(const char *text, const char *canon) {
+  sk_addr a;
+  char buf[SK_ADDR_STRLEN];
+  if (sk_addr_parse(&a, text) != 0)
+    fail_msg("sk_addr_parse(\"%s\") failed", text);
+  memset(buf, 'X', sizeof buf);
+  int n = sk_addr_format(&a, buf, sizeof buf);
+  if (strcmp(buf, canon) != 0)
+    fail_msg("\"%s\" formats as \"%s\", expected \"%s\"", text, buf, canon);
+  if (n != (int)strlen(canon))
+    fail_msg("\"%s\": format returned %d, expected %zu", text, n,
+             strlen(canon));
+
+  /* The canonical form parses back to the same address. */
+  sk_addr back;
+  if (sk_addr_parse(&back, buf) != 0)
+    fail_msg("canonical \"%s\" does not parse", buf);
+  assert_int_equal(back.transport, a.transport);
+  if (a.transport == SK_UNIX) {
+    assert_string_equal(back.path, a.path);
+  } else {
+    assert_string_equal(back.host, a.host);
+    assert_int_equal(back.port, a.port);
+  }
+}
+
+static void test_format_round_trip(void **state) {
+  (void)state;
+  expect_format("tcp://127.0.0.1:8000", "tcp://127.0.0.1:8000");
+  expect_format("udp://127.0.0.1:53", "udp://127.0.0.1:53");
+  expect_format("unix:/tmp/x.sock", "unix:/tmp/x.sock");
+  expect_format("unix:///tmp/x.sock", "unix:/tmp/x.sock");
+  expect_format("unix:relative.sock", "unix:relative.sock");
+  expect_format("tcp://[::1]:8000", "tcp://[::1]:8000");
+  expect_format("[::1]:8000", "tcp://[::1]:8000");
+  expect_format("udp://[::]:0", "udp://[::]:0");
+  expect_format("8000", "tcp://127.0.0.1:8000");
+  expect_format(":8000", "tcp://127.0.0.1:8000");
+  expect_format("localhost:65535", "tcp://localhost:65535");
+  expect_format("0.0.0.0:0", "tcp://0.0.0.0:0");
+}
+
+static void test_format_from_struct(void **state) {
+  (void)state;
+  sk_addr a;
+  memset(&a, 0, sizeof a);
+  a.transport = SK_UDP;
+  strcpy(a.host, "10.1.2.3");
+  a.port = 4242;
+  char buf[SK_ADDR_STRLEN];
+  assert_int_equal(sk_addr_format(&a, buf, sizeof buf), 19);
+  assert_string_equal(buf, "udp://10.1.2.3:4242");
+
+  memset(&a, 0, sizeof a);
+  a.transport = SK_UNIX;
+  strcpy(a.path, "/run/s");
+  assert_int_equal(sk_addr_format(&a, buf, sizeof buf), 11);
+  assert_string_equal(buf, "unix:/run/s");
+}
+
+/* Like snprintf: always NUL-terminated, returns the full length. */
+static void test_format_truncates(void **state) {
+  (void)state;
+  sk_addr a;
+  assert_int_equal(sk_addr_parse(&a, "tcp://127.0.0.1:8000"), 0);
+  char buf[8];
+  memset(buf, 'X', sizeof buf);
+  assert_int_equal(sk_addr_format(&a, buf, sizeof buf), 20);
+  assert_string_equal(buf, "tcp://1");
+  memset(buf, 'X', sizeof buf);
+  assert_int_equal(sk_addr_format(&a, buf, 1), 20);
+  assert_int_equal(buf[0], '\0');
+  assert_int_equal(buf[1], 'X');
+
+  /* The longest address fits in SK_ADDR_STRLEN. */
+  memset(&a, 0, sizeof a);
+  a.transport = SK_UDP;
+  memset(a.host, 'h', SK_HOST_MAX - 1);
+  a.port = 65535;
+  char big[SK_ADDR_STRLEN];
+  int n = sk_addr_format(&a, big, sizeof big);
+  assert_true(n > 0 && (size_t)n < sizeof big);
+  assert_int_equal(strlen(big), (size_t)n);
+}
+
+/* ----------------------------------------------------- sk_addr_resolve */
+
+static void test_resolve_ipv4(void **state) {
+  (void)state;
+  sk_addr a;
+  struct sockaddr_storage ss;
+  assert_int_equal(sk_addr_parse(&a, "tcp://127.0.0.1:8080"), 0);
+  memset(&ss, 0, sizeof ss);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+  assert_int_equal(ntohs(sin->sin_port), 8080);
+  assert_int_equal(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+
+  assert_int_equal(sk_addr_parse(&a, "udp://127.0.0.1:53"), 0);
+  memset(&ss, 0, sizeof ss);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(ntohs(sin->sin_port), 53);
+
+  assert_int_equal(sk_addr_parse(&a, "0.0.0.0:0"), 0);
+  memset(&ss, 0xA5, sizeof ss);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(ntohs(sin->sin_port), 0);
+  assert_int_equal(sin->sin_addr.s_addr, htonl(INADDR_ANY));
+}
+
+static void test_resolve_localhost(void **state) {
+  (void)state;
+  sk_addr a;
+  struct sockaddr_storage ss;
+  assert_int_equal(sk_addr_parse(&a, "localhost:8081"), 0);
+  memset(&ss, 0, sizeof ss);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+    assert_int_equal(ntohs(sin->sin_port), 8081);
+    assert_int_equal(ntohl(sin->sin_addr.s_addr) >> 24, 127);
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+    assert_int_equal(ntohs(sin6->sin6_port), 8081);
+    assert_true(IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr));
+  } else {
+    fail_msg("localhost resolved to family %d", ss.ss_family);
+  }
+}
+
+/* ------------------------------------------------- sk_sockaddr_format */
+
+static void test_sockaddr_format(void **state) {
+  (void)state;
+  char buf[64];
+
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof sin);
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons(80);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(sk_sockaddr_format((struct sockaddr *)&sin, buf, sizeof buf),
+                   12);
+  assert_string_equal(buf, "127.0.0.1:80");
+
+  sin.sin_port = htons(65535);
+  inet_pton(AF_INET, "10.20.30.40", &sin.sin_addr);
+  assert_int_equal(sk_sockaddr_format((struct sockaddr *)&sin, buf, sizeof buf),
+                   17);
+  assert_string_equal(buf, "10.20.30.40:65535");
+
+  struct sockaddr_in6 sin6;
+  memset(&sin6, 0, sizeof sin6);
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(80);
+  sin6.sin6_addr = in6addr_loopback;
+  assert_int_equal(
+      sk_sockaddr_format((struct sockaddr *)&sin6, buf, sizeof buf), 8);
+  assert_string_equal(buf, "[::1]:80");
+
+  sin6.sin6_port = htons(40022);
+  inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+  assert_int_equal(
+      sk_sockaddr_format((struct sockaddr *)&sin6, buf, sizeof buf), 19);
+  assert_string_equal(buf, "[2001:db8::1]:40022");
+}
+
+/* What sk_addr_resolve gives, sk_sockaddr_format writes back. */
+static void test_resolve_then_format(void **state) {
+  (void)state;
+  sk_addr a;
+  struct sockaddr_storage ss;
+  char buf[64];
+  assert_int_equal(sk_addr_parse(&a, "127.0.0.1:40022"), 0);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  sk_sockaddr_format((struct sockaddr *)&ss, buf, sizeof buf);
+  assert_string_equal(buf, "127.0.0.1:40022");
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void test_strerror(void **state) {
+  (void)state;
+  static const int codes[] = {
+      SK_EFRAMETOOBIG, SK_EBADADDR, SK_EBADFRAMING, SK_ETRUNCATED, SK_ETOOSLOW,
+      SK_EIDLE,        SK_ECLOSED,  SK_EFULL,       SK_EBADUDP,
+  };
+  for (size_t i = 0; i < NELEMS(codes); i++) {
+    const char *s = sk_strerror(codes[i]);
+    assert_non_null(s);
+    if (s[0] == '\0')
+      fail_msg("sk_strerror(%d) is empty", codes[i]);
+    /* Each code has its own message. */
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(s, sk_strerror(codes[j])) != 0)
+        continue;
+      fail_msg("sk_strerror(%d) and sk_strerror(%d) are both \"%s\"", codes[i],
+               codes[j], s);
+    }
+  }
+  static const int uv_codes[] = {UV_ECONNREFUSED, UV_EADDRINUSE, UV_ENOMEM,
+                                 UV_EAI_NONAME};
+  for (size_t i = 0; i < NELEMS(uv_codes); i++) {
+    const char *s = sk_strerror(uv_codes[i]);
+    assert_non_null(s);
+    if (s[0] == '\0')
+      fail_msg("sk_strerror(%d) is empty", uv_codes[i]);
+  }
+  /* Not the same text for sockit's codes and libuv's. */
+  assert_string_not_equal(sk_strerror(SK_EFRAMETOOBIG),
+                          sk_strerror(UV_ECONNREFUSED));
+  /* Unknown codes still give a string. */
+  assert_non_null(sk_strerror(-999999));
+  assert_non_null(sk_strerror(-5999));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_valid),
+      cmocka_unit_test(test_parse_invalid),
+      cmocka_unit_test(test_parse_unix_path_limit),
+      cmocka_unit_test(test_parse_host_limit),
+      cmocka_unit_test(test_addr_forms),
+      cmocka_unit_test(test_format_round_trip),
+      cmocka_unit_test(test_format_from_struct),
+      cmocka_unit_test(test_format_truncates),
+      cmocka_unit_test(test_resolve_ipv4),
+      cmocka_unit_test(test_resolve_localhost),
+      cmocka_unit_test(test_sockaddr_format),
+      cmocka_unit_test(test_resolve_then_format),
+      cmocka_unit_test(test_strerror),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
