@@ -326,11 +326,15 @@ void sk_log_set(sk_log_fn fn, sk_log_level level, void *arg);
 typedef struct sk_service_opts {
   sk_framing framing; /* for the stdio service's own input and output */
   size_t max_queue;
-  int keep_open; /* stdio: serve clients one after another / together */
-  int verbose;   /* discard: log bytes per connection */
-  /* stdio: called when the service has nothing more to do (its one peer
-   * left, or stdin ended and the peer closed); the caller stops the loop's
-   * work.  status is 0 or an error code. */
+  int keep_open; /* stdio: go on after the first peer left; stdin goes to
+                    every peer */
+  /* stdio over UDP: after stdin ended, finish once no datagram came for
+   * this long (0: never; a UDP peer never "leaves"). */
+  uint64_t linger_ms;
+  /* stdio: called once the service has nothing more to do (its one peer
+   * left, or stdin or stdout failed), after stdout was flushed and every
+   * peer closed; the caller then stops its server and destroys the
+   * service.  status is 0 or the error that ended it. */
   void (*on_done)(int status, void *arg);
   void *arg;
 } sk_service_opts;

@@ -24,7 +24,10 @@ const char *sk_strerror(int err) {
            "boundaries)";
   case 0:
     return "success";
-  default:
-    return uv_strerror(err);
+  default: {
+    /* uv_strerror() allocates for codes it does not know; this does not. */
+    static _Thread_local char buf[80];
+    return uv_strerror_r(err, buf, sizeof(buf));
+  }
   }
 }

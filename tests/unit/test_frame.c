@@ -854,6 +854,62 @@ static void test_decoder_bytewise(void **state) {
   free(s);
 }
 
+/* Records whether each message points into the buffer being fed. */
+typedef struct span_check {
+  const char *lo, *hi;
+  size_t n, outside;
+} span_check;
+
+static int check_span(void *arg, const char *msg, size_t len) {
+  span_check *sc = arg;
+  sc->n++;
+  if (len > 0 && (msg < sc->lo || msg + len > sc->hi))
+    sc->outside++;
+  return 0;
+}
+
+/* "Complete frames are passed straight from data without copying": every
+ * non-empty message of a feed that starts on a frame boundary, and every
+ * one after a completed partial frame, points into the caller's data. */
+static void test_decoder_zero_copy(void **state) {
+  (void)state;
+  stream *s = malloc(sizeof *s);
+  assert_non_null(s);
+  for (size_t i = 0; i < NSPECS; i++) {
+    stream_build(s, stream_specs[i], long_sizes, NELEMS(long_sizes));
+    sk_decoder d;
+    span_check sc = {s->bytes, s->bytes + s->len, 0, 0};
+    sk_decoder_init(&d, &s->f);
+    assert_int_equal(sk_decoder_feed(&d, s->bytes, s->len, check_span, &sc), 0);
+    if (sc.n != s->nmsgs || sc.outside != 0)
+      fail_msg("%s: %zu of %zu messages were copied", s->spec, sc.outside,
+               sc.n);
+    sk_decoder_free(&d);
+
+    /* Cut inside frame 2: frames 3.. of the second feed are not copied. */
+    size_t cut = s->frame_end[1] + 1;
+    size_t rest = s->len - cut;
+    char *second = malloc(rest);
+    assert_non_null(second);
+    memcpy(second, s->bytes + cut, rest);
+    sk_decoder_init(&d, &s->f);
+    collector c;
+    collector_init(&c);
+    assert_int_equal(sk_decoder_feed(&d, s->bytes, cut, collect, &c), 0);
+    span_check sc2 = {second, second + rest, 0, 0};
+    assert_int_equal(sk_decoder_feed(&d, second, rest, check_span, &sc2), 0);
+    assert_int_equal(sc2.n, s->nmsgs - 2);
+    /* The first of them was the partial frame, held by the decoder. */
+    size_t copied_ok = s->msg_len[2] > 0 ? 1 : 0;
+    if (sc2.outside > copied_ok)
+      fail_msg("%s: %zu messages after the partial one were copied", s->spec,
+               sc2.outside - copied_ok);
+    sk_decoder_free(&d);
+    free(second);
+  }
+  free(s);
+}
+
 /* Raw: whatever the cut, the delivered chunks are the input, in order. */
 static void feed_raw(const char *in, size_t len, size_t step, size_t cut) {
   sk_framing f = framing("raw", 0);
@@ -1405,6 +1461,7 @@ int main(void) {
       cmocka_unit_test(test_decoder_every_split),
       cmocka_unit_test(test_decoder_every_3split),
       cmocka_unit_test(test_decoder_bytewise),
+      cmocka_unit_test(test_decoder_zero_copy),
       cmocka_unit_test(test_decoder_raw),
       cmocka_unit_test(test_decoder_too_big_header),
       cmocka_unit_test(test_decoder_too_big_after_message),

@@ -1,0 +1,206 @@
+/* common.c -- option values shared by the subcommands, checked with
+ * messages that name the bad value. */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+void cli_error(const char *fmt, ...) {
+  va_list ap;
+
+  fputs("sockit: ", stderr);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+
+  fprintf(stderr, "sockit: %s%s", cmd != NULL ? cmd : "",
+          cmd != NULL ? ": " : "");
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "\nTry 'sockit %s%s--help' for more information.\n",
+          cmd != NULL ? cmd : "", cmd != NULL ? " " : "");
+  return EXIT_USAGE;
+}
+
+/* Parses a whole decimal number; rejects signs, blanks and overflow. */
+static int parse_u64(const char *s, uint64_t *out, const char **end) {
+  uint64_t v = 0;
+  const char *p = s;
+
+  if (*p < '0' || *p > '9')
+    return -1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+      return -1;
+    v = v * 10 + (uint64_t)(*p - '0');
+  }
+  *out = v;
+  *end = p;
+  return 0;
+}
+
+int cli_parse_uint(const char *cmd, const char *opt, const char *s,
+                   uint64_t min, uint64_t max, uint64_t *out) {
+  const char *end;
+
+  if (parse_u64(s, out, &end) != 0 || *end != '\0')
+    return cli_usage_error(cmd, "%s: '%s' is not a number", opt, s);
+  if (*out < min || *out > max)
+    return cli_usage_error(cmd, "%s: %s is out of range (%" PRIu64
+                                "..%" PRIu64 ")",
+                           opt, s, min, max);
+  return 0;
+}
+
+int cli_parse_size(const char *cmd, const char *opt, const char *s,
+                   uint64_t min, uint64_t max, size_t *out) {
+  const char *end;
+  uint64_t v, mult = 1;
+
+  if (parse_u64(s, &v, &end) != 0)
+    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
+                                "M or G)",
+                           opt, s);
+  switch (*end) {
+  case '\0':
+    break;
+  case 'k':
+  case 'K':
+    mult = 1024;
+    break;
+  case 'm':
+  case 'M':
+    mult = 1024 * 1024;
+    break;
+  case 'g':
+  case 'G':
+    mult = 1024 * 1024 * 1024;
+    break;
+  default:
+    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
+                                "M or G)",
+                           opt, s);
+  }
+  if (*end != '\0' && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
+      strcmp(end + 1, "B") != 0)
+    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
+                                "M or G)",
+                           opt, s);
+  if (v > max / mult || v * mult < min || v * mult > max)
+    return cli_usage_error(cmd, "%s: %s is out of range (%" PRIu64
+                                "..%" PRIu64 " bytes)",
+                           opt, s, min, max);
+  *out = (size_t)(v * mult);
+  return 0;
+}
+
+int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
+                      uint64_t *ms) {
+  char *end;
+  double v;
+
+  errno = 0;
+  v = strtod(s, &end);
+  if (end == s || *end != '\0' || errno != 0 || !(v >= 0) || s[0] == '-' ||
+      s[0] == '+' || s[0] == ' ')
+    return cli_usage_error(cmd, "%s: '%s' is not a number of seconds", opt,
+                           s);
+  if (v > 31536000.0)
+    return cli_usage_error(cmd, "%s: %s is out of range (0..31536000 s)",
+                           opt, s);
+  *ms = (uint64_t)(v * 1000.0 + 0.5);
+  return 0;
+}
+
+int cli_parse_addr(const char *cmd, const char *s, sk_addr *out) {
+  if (sk_addr_parse(out, s) != 0)
+    return cli_usage_error(cmd, "bad address '%s': expected %s", s,
+                           sk_addr_forms);
+  return 0;
+}
+
+void cli_common_init(cli_common *c, const char *cmd) {
+  memset(c, 0, sizeof(*c));
+  c->cmd = cmd;
+  c->max_frame = SK_MAX_FRAME_DEFAULT;
+  c->max_queue = (size_t)1 << 20;
+}
+
+int cli_common_option(cli_common *c, int opt, const char *arg) {
+  switch (opt) {
+  case 'f':
+    if (sk_framing_parse(&c->framing, arg) != 0) {
+      cli_usage_error(c->cmd,
+                      "bad framing '%s': expected raw, line, len or "
+                      "len:N[be|le] with N in 1, 2, 4, 8",
+                      arg);
+      return 2;
+    }
+    c->framing_set = true;
+    return 1;
+  case OPT_MAX_FRAME:
+    return cli_parse_size(c->cmd, "--max-frame", arg, 1, (uint64_t)1 << 30,
+                          &c->max_frame) == 0
+               ? 1
+               : 2;
+  case OPT_MAX_QUEUE:
+    return cli_parse_size(c->cmd, "--max-queue", arg, 1024,
+                          (uint64_t)1 << 36, &c->max_queue) == 0
+               ? 1
+               : 2;
+  case 'v':
+    c->verbosity = c->verbosity < 0 ? 1 : c->verbosity + 1;
+    return 1;
+  case 'q':
+    c->verbosity = -1;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+static void log_line(sk_log_level level, const char *line, void *arg) {
+  (void)level;
+  (void)arg;
+  fprintf(stderr, "sockit: %s\n", line);
+}
+
+void cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
+  sk_log_level level = SK_LOG_WARN;
+
+  if (!c->framing_set) {
+    sk_framing_parse(&c->framing, default_mode == SK_FRAME_LINE ? "line"
+                                  : default_mode == SK_FRAME_LEN ? "len"
+                                                                 : "raw");
+  }
+  c->framing.max_frame = c->max_frame;
+  if (c->verbosity < 0)
+    level = SK_LOG_ERROR;
+  else if (c->verbosity == 1)
+    level = SK_LOG_INFO;
+  else if (c->verbosity > 1)
+    level = SK_LOG_DEBUG;
+  sk_log_set(log_line, level, NULL);
+}
+
+void cli_setup_process(void) {
+  struct rlimit rl;
+
+  signal(SIGPIPE, SIG_IGN);
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}

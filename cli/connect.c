@@ -1,0 +1,354 @@
+/* connect.c -- `sockit connect`: a client peer driven by the stdio
+ * service, or by a list of messages to send (--send). */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UDP_LINGER_MS 1000 /* UDP, after stdin ended: quiet spell to exit */
+
+static const char help[] =
+    "usage: sockit connect [OPTIONS] ADDRESS\n"
+    "\n"
+    "Connect to ADDRESS (tcp://HOST:PORT, udp://HOST:PORT, unix:PATH,\n"
+    "HOST:PORT, :PORT or PORT).  Without --send, stdin goes to the socket\n"
+    "and the socket to stdout; at the end of stdin a TCP or Unix client\n"
+    "half-closes and prints replies until the server closes.  With line\n"
+    "or len framing each stdin line is one message and each message\n"
+    "received is printed as one line.  Over UDP each line is a datagram;\n"
+    "after stdin ends, sockit exits once no reply came for 1 s.\n"
+    "\n"
+    "  -f, --framing SPEC     raw (default), line, len, len:N, len:Nbe,\n"
+    "                         len:Nle (N in 1, 2, 4, 8)\n"
+    "      --send MSG         send MSG as one message (repeatable), print\n"
+    "                         the replies, and exit\n"
+    "      --expect N         with --send: replies to wait for (default:\n"
+    "                         one per --send; raw framing over a stream\n"
+    "                         waits for the server to close instead)\n"
+    "      --timeout S        bound the connect and the wait for replies\n"
+    "                         (default 10; 0: no bound)\n"
+    "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
+    "      --max-queue BYTES  write queue cap (default 1M)\n"
+    "  -v, --verbose          say when connected\n"
+    "  -q, --quiet            errors only\n"
+    "  -h, --help             this text\n";
+
+typedef struct connect_job {
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t timer, teardown;
+  cli_common c;
+  char where[SK_ADDR_STRLEN];
+  sk_transport transport;
+  /* stdio mode */
+  const sk_service *svc;
+  void *state;
+  /* --send mode */
+  char **sends;
+  unsigned nsend;
+  uint64_t expect;
+  bool expect_set;
+  uint64_t got;
+  uint64_t timeout_ms;
+  sk_peer *peer;
+  bool opened, closed, reported, tearing_down;
+  int status;
+} connect_job;
+
+/* ------------------------------------------------------------- teardown */
+
+static void teardown_cb(uv_timer_t *t) {
+  connect_job *j = t->data;
+
+  uv_close((uv_handle_t *)&j->sigint, NULL);
+  uv_close((uv_handle_t *)&j->sigterm, NULL);
+  uv_close((uv_handle_t *)&j->timer, NULL);
+  uv_close((uv_handle_t *)&j->teardown, NULL);
+  if (j->svc != NULL && j->svc->destroy != NULL)
+    j->svc->destroy(j->state);
+  fflush(stdout);
+}
+
+/* Ends the run with status; reports err unless it is 0 or already said. */
+static void end_run(connect_job *j, int status, int err) {
+  if (j->tearing_down)
+    return;
+  j->tearing_down = true;
+  j->status = status;
+  if (err != 0 && err != SK_ECLOSED && !j->reported) {
+    if (!j->opened)
+      cli_error("connect %s: %s", j->where, sk_strerror(err));
+    else
+      cli_error("%s: %s", j->where, sk_strerror(err));
+  }
+  uv_timer_start(&j->teardown, teardown_cb, 0, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  connect_job *j = s->data;
+
+  (void)signum;
+  if (j->peer != NULL && !j->closed)
+    sk_peer_close(j->peer, SK_ECLOSED);
+}
+
+/* ----------------------------------------------------- stdio mode glue */
+
+static void st_open(sk_peer *p, void *ctx) {
+  connect_job *j = ctx;
+
+  j->opened = true;
+  if (j->c.verbosity > 0)
+    fprintf(stderr, "sockit: connected to %s\n", j->where);
+  j->svc->handler->on_open(p, j->state);
+}
+
+static void st_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
+  connect_job *j = ctx;
+
+  j->svc->handler->on_message(p, msg, len, j->state);
+}
+
+static void st_drain(sk_peer *p, void *ctx) {
+  connect_job *j = ctx;
+
+  j->svc->handler->on_drain(p, j->state);
+}
+
+static void st_close(sk_peer *p, int reason, void *ctx) {
+  connect_job *j = ctx;
+
+  j->closed = true;
+  j->svc->handler->on_close(p, reason, j->state);
+}
+
+static const sk_handler stdio_glue = {
+    .on_open = st_open,
+    .on_message = st_message,
+    .on_drain = st_drain,
+    .on_close = st_close,
+};
+
+static void stdio_done(int status, void *arg) {
+  connect_job *j = arg;
+
+  end_run(j, status == 0 || status == SK_ECLOSED ? 0 : 1, status);
+}
+
+/* --------------------------------------------------------- --send mode */
+
+/* Raw bytes over a stream have no message boundaries to count. */
+static bool counts_replies(const connect_job *j) {
+  return j->c.framing.mode != SK_FRAME_RAW || j->transport == SK_UDP;
+}
+
+static void timeout_cb(uv_timer_t *t) {
+  connect_job *j = t->data;
+  double s = (double)j->timeout_ms / 1000.0;
+
+  if (counts_replies(j))
+    cli_error("timed out after %g s waiting for replies (got %llu of %llu)",
+              s, (unsigned long long)j->got, (unsigned long long)j->expect);
+  else
+    cli_error("timed out after %g s waiting for %s to close", s, j->where);
+  j->reported = true;
+  sk_peer_close(j->peer, UV_ETIMEDOUT);
+}
+
+static void send_open(sk_peer *p, void *ctx) {
+  connect_job *j = ctx;
+
+  j->opened = true;
+  for (unsigned i = 0; i < j->nsend; i++) {
+    int err = sk_peer_send(p, j->sends[i], strlen(j->sends[i]));
+    if (err) {
+      cli_error("send to %s: %s", j->where, sk_strerror(err));
+      j->reported = true;
+      sk_peer_close(p, err);
+      return;
+    }
+  }
+  if (!counts_replies(j) || j->expect == 0)
+    sk_peer_end(p);
+}
+
+static void send_message(sk_peer *p, const char *msg, size_t len,
+                         void *ctx) {
+  connect_job *j = ctx;
+
+  fwrite(msg, 1, len, stdout);
+  if (j->c.framing.mode != SK_FRAME_RAW)
+    fputc('\n', stdout);
+  j->got++;
+  if (counts_replies(j) && j->got >= j->expect)
+    sk_peer_close(p, SK_ECLOSED);
+}
+
+static void send_close(sk_peer *p, int reason, void *ctx) {
+  connect_job *j = ctx;
+
+  (void)p;
+  j->closed = true;
+  if (!j->opened) {
+    end_run(j, 1, reason);
+  } else if (!counts_replies(j) || j->got >= j->expect) {
+    end_run(j, reason == 0 || reason == SK_ECLOSED ? 0 : 1, reason);
+  } else {
+    if (!j->reported)
+      cli_error("%s closed the connection after %llu of %llu replies",
+                j->where, (unsigned long long)j->got,
+                (unsigned long long)j->expect);
+    j->reported = true;
+    end_run(j, 1, reason);
+  }
+}
+
+static const sk_handler send_handler = {
+    .on_open = send_open,
+    .on_message = send_message,
+    .on_close = send_close,
+};
+
+/* ------------------------------------------------------------- options */
+
+static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
+  static const struct option longs[] = {
+      {"framing", required_argument, NULL, 'f'},
+      {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+      {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+      {"send", required_argument, NULL, OPT_SEND},
+      {"expect", required_argument, NULL, OPT_EXPECT},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"verbose", no_argument, NULL, 'v'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int opt, r;
+
+  cli_common_init(&j->c, "connect");
+  j->timeout_ms = 10000;
+  j->sends = calloc((size_t)argc, sizeof(*j->sends));
+  if (j->sends == NULL)
+    return 1;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":f:vqh", longs, NULL)) != -1) {
+    if ((r = cli_common_option(&j->c, opt, optarg)) != 0) {
+      if (r == 2)
+        return EXIT_USAGE;
+      continue;
+    }
+    switch (opt) {
+    case OPT_SEND:
+      j->sends[j->nsend++] = optarg;
+      break;
+    case OPT_EXPECT:
+      if (cli_parse_uint("connect", "--expect", optarg, 0, 1000000000,
+                         &j->expect))
+        return EXIT_USAGE;
+      j->expect_set = true;
+      break;
+    case OPT_TIMEOUT:
+      if (cli_parse_seconds("connect", "--timeout", optarg, &j->timeout_ms))
+        return EXIT_USAGE;
+      break;
+    case 'h':
+      fputs(help, stdout);
+      return -1;
+    case ':':
+      return cli_usage_error("connect", "option '%s' needs a value",
+                             argv[optind - 1]);
+    default:
+      return cli_usage_error("connect", "unknown option '%s'",
+                             argv[optind - 1]);
+    }
+  }
+  if (optind >= argc)
+    return cli_usage_error("connect", "missing ADDRESS");
+  if (optind + 1 < argc)
+    return cli_usage_error("connect", "unexpected argument '%s'",
+                           argv[optind + 1]);
+  if (cli_parse_addr("connect", argv[optind], addr))
+    return EXIT_USAGE;
+  if (j->expect_set && j->nsend == 0)
+    return cli_usage_error("connect", "--expect needs --send");
+  if (!j->expect_set)
+    j->expect = j->nsend;
+  cli_common_apply(&j->c, SK_FRAME_RAW);
+  if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
+    return cli_usage_error("connect",
+                           "-f len cannot be used over UDP: datagrams keep "
+                           "their own boundaries (use raw or line)");
+  return 0;
+}
+
+static int start(connect_job *j, const sk_addr *addr) {
+  sk_client_opts co;
+  sk_service_opts svo;
+  const sk_handler *h = &send_handler;
+  int err;
+
+  sk_client_opts_init(&co);
+  co.framing = j->c.framing;
+  co.max_queue = j->c.max_queue;
+  co.connect_timeout_ms = j->timeout_ms;
+  if (j->nsend == 0) {
+    memset(&svo, 0, sizeof(svo));
+    svo.framing = j->c.framing;
+    svo.max_queue = j->c.max_queue;
+    svo.linger_ms = addr->transport == SK_UDP ? UDP_LINGER_MS : 0;
+    svo.on_done = stdio_done;
+    svo.arg = j;
+    j->svc = sk_service_find("stdio");
+    err = j->svc->create(&j->loop, &svo, &j->state);
+    if (err)
+      return err;
+    h = &stdio_glue;
+  }
+  err = sk_client_connect(&j->loop, addr, &co, h, j, &j->peer);
+  if (err)
+    return err;
+  if (j->nsend > 0 && j->timeout_ms > 0)
+    uv_timer_start(&j->timer, timeout_cb, j->timeout_ms, 0);
+  return 0;
+}
+
+int cli_connect(int argc, char **argv) {
+  connect_job *j = calloc(1, sizeof(*j));
+  sk_addr addr;
+  int err, status;
+
+  if (j == NULL)
+    return 1;
+  err = parse(j, argc, argv, &addr);
+  if (err) {
+    free(j->sends);
+    free(j);
+    return err < 0 ? 0 : err;
+  }
+  cli_setup_process();
+  sk_addr_format(&addr, j->where, sizeof(j->where));
+  j->transport = addr.transport;
+  uv_loop_init(&j->loop);
+  uv_signal_init(&j->loop, &j->sigint);
+  uv_signal_init(&j->loop, &j->sigterm);
+  uv_timer_init(&j->loop, &j->timer);
+  uv_timer_init(&j->loop, &j->teardown);
+  j->sigint.data = j->sigterm.data = j->timer.data = j->teardown.data = j;
+  uv_signal_start(&j->sigint, on_signal, SIGINT);
+  uv_signal_start(&j->sigterm, on_signal, SIGTERM);
+  err = start(j, &addr);
+  if (err) {
+    cli_error("connect %s: %s", j->where, sk_strerror(err));
+    j->reported = true;
+    end_run(j, 1, err);
+  }
+  uv_run(&j->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&j->loop);
+  status = j->status;
+  free(j->sends);
+  free(j);
+  return status;
+}

@@ -1,0 +1,243 @@
+/* listen.c -- `sockit listen`: options to a server running a service. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STOP_FLUSH_MS 2000 /* how long a stopping server may flush */
+
+static const char help[] =
+    "usage: sockit listen [OPTIONS] ADDRESS\n"
+    "\n"
+    "Serve on ADDRESS (tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, "
+    "HOST:PORT,\n"
+    ":PORT or PORT; a missing host means 127.0.0.1, port 0 picks one).\n"
+    "When ready, prints 'listening on ADDRESS' to stderr.\n"
+    "\n"
+    "  -s, --service NAME     what to do with clients (default stdio):\n"
+    "%s"
+    "  -f, --framing SPEC     raw, line, len, len:N, len:Nbe, len:Nle\n"
+    "                         (N in 1, 2, 4, 8; default raw, chat: line)\n"
+    "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
+    "      --max-queue BYTES  write queue cap per client (default 1M)\n"
+    "      --max-conns N      refuse connections beyond N (0: no limit)\n"
+    "      --backlog N        listen backlog (default 511)\n"
+    "      --idle-timeout S   close clients idle for S seconds (0: never)\n"
+    "  -k, --keep-open        stdio: keep serving after a client left;\n"
+    "                         stdin goes to every client\n"
+    "  -v, --verbose          log connects and disconnects (-vv: more)\n"
+    "  -q, --quiet            errors only\n"
+    "  -h, --help             this text\n";
+
+static void print_help(void) {
+  char list[1024];
+  size_t n = 0;
+
+  for (const sk_service *const *s = sk_service_list(); *s != NULL; s++)
+    n += (size_t)snprintf(list + n, sizeof(list) - n,
+                          "                           %-8s %s\n",
+                          (*s)->name, (*s)->summary);
+  printf(help, list);
+}
+
+typedef struct listen_job {
+  uv_loop_t loop;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t stop_timer;
+  const sk_service *svc;
+  void *state;
+  sk_server *server;
+  int status;
+  bool stopping;
+} listen_job;
+
+static void server_stopped(void *arg) {
+  listen_job *j = arg;
+
+  if (j->svc->destroy != NULL)
+    j->svc->destroy(j->state);
+}
+
+/* Runs from a timer, outside every library callback. */
+static void stop_now(uv_timer_t *t) {
+  listen_job *j = t->data;
+
+  uv_close((uv_handle_t *)&j->sigint, NULL);
+  uv_close((uv_handle_t *)&j->sigterm, NULL);
+  uv_close((uv_handle_t *)&j->stop_timer, NULL);
+  sk_server_stop(j->server, STOP_FLUSH_MS, server_stopped, j);
+}
+
+static void stop(listen_job *j) {
+  if (j->stopping)
+    return;
+  j->stopping = true;
+  uv_timer_start(&j->stop_timer, stop_now, 0, 0);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)signum;
+  stop(s->data);
+}
+
+static void service_done(int status, void *arg) {
+  listen_job *j = arg;
+
+  j->status = status;
+  stop(j);
+}
+
+typedef struct listen_opts {
+  cli_common c;
+  const char *service;
+  sk_server_opts so;
+  bool keep_open;
+} listen_opts;
+
+static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
+  static const struct option longs[] = {
+      {"service", required_argument, NULL, 's'},
+      {"framing", required_argument, NULL, 'f'},
+      {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+      {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+      {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+      {"backlog", required_argument, NULL, OPT_BACKLOG},
+      {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+      {"keep-open", no_argument, NULL, 'k'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  uint64_t v;
+  int opt, r;
+
+  memset(o, 0, sizeof(*o));
+  cli_common_init(&o->c, "listen");
+  sk_server_opts_init(&o->so);
+  o->service = "stdio";
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":s:f:kvqh", longs, NULL)) != -1) {
+    if ((r = cli_common_option(&o->c, opt, optarg)) != 0) {
+      if (r == 2)
+        return EXIT_USAGE;
+      continue;
+    }
+    switch (opt) {
+    case 's':
+      o->service = optarg;
+      break;
+    case 'k':
+      o->keep_open = true;
+      break;
+    case OPT_MAX_CONNS:
+      if (cli_parse_uint("listen", "--max-conns", optarg, 0, 10000000, &v))
+        return EXIT_USAGE;
+      o->so.max_conns = (unsigned)v;
+      break;
+    case OPT_BACKLOG:
+      if (cli_parse_uint("listen", "--backlog", optarg, 1, 65535, &v))
+        return EXIT_USAGE;
+      o->so.backlog = (int)v;
+      break;
+    case OPT_IDLE_TIMEOUT:
+      if (cli_parse_seconds("listen", "--idle-timeout", optarg,
+                            &o->so.idle_timeout_ms))
+        return EXIT_USAGE;
+      break;
+    case 'h':
+      print_help();
+      return -1;
+    case ':':
+      return cli_usage_error("listen", "option '%s' needs a value",
+                             argv[optind - 1]);
+    default:
+      return cli_usage_error("listen", "unknown option '%s'",
+                             argv[optind - 1]);
+    }
+  }
+  if (optind >= argc)
+    return cli_usage_error("listen", "missing ADDRESS");
+  if (optind + 1 < argc)
+    return cli_usage_error("listen", "unexpected argument '%s'",
+                           argv[optind + 1]);
+  if (cli_parse_addr("listen", argv[optind], addr))
+    return EXIT_USAGE;
+  return 0;
+}
+
+/* Checks that the options fit together. */
+static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
+  *svc = sk_service_find(o->service);
+  if (*svc == NULL)
+    return cli_usage_error("listen",
+                           "unknown service '%s' (stdio, echo, upper, "
+                           "discard, chat)",
+                           o->service);
+  if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
+    return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
+                                     "only");
+  cli_common_apply(&o->c, (*svc)->default_mode);
+  if (addr->transport == SK_UDP && o->c.framing.mode == SK_FRAME_LEN)
+    return cli_usage_error("listen",
+                           "-f %s cannot be used over UDP: datagrams keep "
+                           "their own boundaries (use raw or line)",
+                           "len");
+  o->so.framing = o->c.framing;
+  o->so.max_queue = o->c.max_queue;
+  return 0;
+}
+
+int cli_listen(int argc, char **argv) {
+  listen_opts o;
+  listen_job j;
+  sk_service_opts svo;
+  sk_addr addr;
+  char where[SK_ADDR_STRLEN];
+  int err;
+
+  memset(&j, 0, sizeof(j));
+  err = parse(&o, argc, argv, &addr);
+  if (err)
+    return err < 0 ? 0 : err;
+  err = check(&o, &addr, &j.svc);
+  if (err)
+    return err;
+  cli_setup_process();
+  uv_loop_init(&j.loop);
+  memset(&svo, 0, sizeof(svo));
+  svo.framing = o.c.framing;
+  svo.max_queue = o.c.max_queue;
+  svo.keep_open = o.keep_open;
+  svo.on_done = service_done;
+  svo.arg = &j;
+  sk_addr_format(&addr, where, sizeof(where));
+  if (j.svc->create != NULL && (err = j.svc->create(&j.loop, &svo, &j.state))) {
+    cli_error("listen %s: %s", where, sk_strerror(err));
+    return 1;
+  }
+  err = sk_server_start(&j.loop, &addr, &o.so, j.svc->handler, j.state,
+                        &j.server);
+  if (err) {
+    cli_error("listen %s: %s", where, sk_strerror(err));
+    if (j.svc->destroy != NULL)
+      j.svc->destroy(j.state);
+    uv_run(&j.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&j.loop);
+    return 1;
+  }
+  sk_addr_format(sk_server_addr(j.server), where, sizeof(where));
+  if (o.c.verbosity >= 0)
+    fprintf(stderr, "listening on %s\n", where);
+  uv_signal_init(&j.loop, &j.sigint);
+  uv_signal_init(&j.loop, &j.sigterm);
+  uv_timer_init(&j.loop, &j.stop_timer);
+  j.sigint.data = j.sigterm.data = j.stop_timer.data = &j;
+  uv_signal_start(&j.sigint, on_signal, SIGINT);
+  uv_signal_start(&j.sigterm, on_signal, SIGTERM);
+  uv_run(&j.loop, UV_RUN_DEFAULT);
+  uv_loop_close(&j.loop);
+  return j.status == 0 ? 0 : 1;
+}

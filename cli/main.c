@@ -1,0 +1,48 @@
+/* main.c -- the sockit command: parse the subcommand and dispatch. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sockit COMMAND [OPTIONS] ADDRESS\n"
+    "\n"
+    "Message-oriented sockets over TCP, UDP and Unix-domain sockets.\n"
+    "\n"
+    "Commands:\n"
+    "  listen    serve on ADDRESS (stdio like netcat, or echo, upper,\n"
+    "            discard, chat)\n"
+    "  connect   connect to ADDRESS: stdin to the socket, the socket to\n"
+    "            stdout, or --send messages and print the replies\n"
+    "\n"
+    "Addresses: tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, HOST:PORT,\n"
+    "           :PORT or PORT (TCP); IPv6 as [::1]:PORT.\n"
+    "\n"
+    "  -h, --help     this text; 'sockit COMMAND --help' for a command\n"
+    "  -V, --version  the version\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
+
+int main(int argc, char **argv) {
+  const char *cmd = argc > 1 ? argv[1] : NULL;
+
+  if (cmd == NULL) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+    printf("sockit %s\n", SK_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "listen") == 0)
+    return cli_listen(argc - 1, argv + 1);
+  if (strcmp(cmd, "connect") == 0)
+    return cli_connect(argc - 1, argv + 1);
+  return cli_usage_error(NULL, "unknown command '%s' (listen, connect)",
+                         cmd);
+}

@@ -1,0 +1,333 @@
+/* chat.c -- a multi-client chat room.
+ *
+ * Members are kept in join order.  A message is formatted and framed once
+ * into a shared sk_buf that every recipient's queue references, so a line
+ * to N members costs one allocation, not N.  A member whose queue would
+ * overflow is dropped ("too slow") instead of slowing the room down.
+ */
+#include "internal.h"
+#include "services/services.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct member {
+  struct member *prev, *next;
+  sk_peer *peer;
+  bool in_room;
+  char name[SK__CHAT_NAME_MAX + 1];
+} member;
+
+typedef struct chat {
+  sk_framing framing;
+  member *first, *last;
+  unsigned long next_guest;
+} chat;
+
+/* -------------------------------------------------------------- parsing */
+
+static bool name_valid(const char *s, size_t n) {
+  if (n == 0 || n > SK__CHAT_NAME_MAX)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = s[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  }
+  return true;
+}
+
+static bool word_is(const char *s, size_t n, const char *word) {
+  return n == strlen(word) && memcmp(s, word, n) == 0;
+}
+
+void sk__chat_parse(const char *msg, size_t len, sk__chat_cmd *out) {
+  size_t w = 0, a;
+
+  out->arg = msg;
+  out->arglen = len;
+  if (len == 0) {
+    out->op = SK__CHAT_EMPTY;
+    return;
+  }
+  if (msg[0] != '/') {
+    out->op = SK__CHAT_SAY;
+    return;
+  }
+  while (w < len && msg[w] != ' ')
+    w++;
+  for (a = w; a < len && msg[a] == ' ';)
+    a++;
+  out->arg = msg + a;
+  out->arglen = len - a;
+  while (out->arglen > 0 && out->arg[out->arglen - 1] == ' ')
+    out->arglen--;
+  if (word_is(msg, w, "/nick")) {
+    out->op = name_valid(out->arg, out->arglen) ? SK__CHAT_NICK
+                                                : SK__CHAT_BADNAME;
+  } else if (word_is(msg, w, "/who")) {
+    out->op = SK__CHAT_WHO;
+  } else if (word_is(msg, w, "/quit")) {
+    out->op = SK__CHAT_QUIT;
+  } else {
+    out->op = SK__CHAT_UNKNOWN;
+    out->arg = msg;
+    out->arglen = w;
+  }
+}
+
+/* -------------------------------------------------------------- sending */
+
+/* Sends text to one member, dropping it when its queue is full. */
+static void send_to(member *m, sk_buf *b) {
+  if (!sk_peer_writable(m->peer, sk_buf_len(b))) {
+    sk_peer_close(m->peer, SK_ETOOSLOW);
+    return;
+  }
+  sk_peer_send_buf(m->peer, b);
+}
+
+/* Sends to every member in the room except `except` (may be NULL). */
+static void broadcast(chat *c, member *except, const char *text,
+                      size_t len) {
+  sk_buf *b = sk_buf_frame(&c->framing, text, len);
+
+  if (b == NULL)
+    return; /* longer than max_frame: nobody could take it */
+  for (member *m = c->first; m != NULL; m = m->next)
+    if (m != except && m->in_room)
+      send_to(m, b);
+  sk_buf_unref(b);
+}
+
+static void tell(member *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void tell(member *m, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n >= (int)sizeof(line))
+    n = sizeof(line) - 1;
+  sk_peer_send(m->peer, line, (size_t)n);
+}
+
+static void announce(chat *c, member *except, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void announce(chat *c, member *except, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  int n;
+
+  va_start(ap, fmt);
+  n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n >= (int)sizeof(line))
+    n = sizeof(line) - 1;
+  broadcast(c, except, line, (size_t)n);
+}
+
+/* Sends "* PREFIX a, b, c" to m, the list cut to fit one frame. */
+static void tell_present(chat *c, member *m, const char *prefix) {
+  size_t cap = c->framing.max_frame < 65536 ? c->framing.max_frame : 65536;
+  char *line = malloc(cap + 1);
+  const char *sep = "";
+  size_t n;
+
+  if (line == NULL)
+    return;
+  n = (size_t)snprintf(line, cap + 1, "* %s", prefix);
+  for (member *o = c->first; o != NULL && n < cap; o = o->next) {
+    if (!o->in_room)
+      continue;
+    n += (size_t)snprintf(line + n, cap + 1 - n, "%s%s", sep, o->name);
+    sep = ", ";
+  }
+  sk_peer_send(m->peer, line, n < cap ? n : cap);
+  free(line);
+}
+
+/* ----------------------------------------------------------- membership */
+
+static const char *leave_reason(int reason) {
+  switch (reason) {
+  case 0:
+  case UV_EOF:
+  case SK_ECLOSED:
+    return NULL;
+  case SK_ETOOSLOW:
+    return "too slow";
+  case SK_EIDLE:
+    return "idle";
+  default:
+    return sk_strerror(reason);
+  }
+}
+
+static void leave(chat *c, member *m, int reason) {
+  const char *why = leave_reason(reason);
+
+  if (!m->in_room)
+    return;
+  m->in_room = false;
+  if (why != NULL)
+    announce(c, m, "* %s left (%s)", m->name, why);
+  else
+    announce(c, m, "* %s left", m->name);
+}
+
+static void chat_open(sk_peer *p, void *ctx) {
+  chat *c = ctx;
+  member *m = calloc(1, sizeof(*m));
+  char prefix[80];
+
+  if (m == NULL) {
+    sk_peer_close(p, UV_ENOMEM);
+    return;
+  }
+  m->peer = p;
+  m->in_room = true;
+  snprintf(m->name, sizeof(m->name), "guest%lu", ++c->next_guest);
+  m->prev = c->last;
+  if (c->last != NULL)
+    c->last->next = m;
+  else
+    c->first = m;
+  c->last = m;
+  sk_peer_set_data(p, m);
+  snprintf(prefix, sizeof(prefix), "you are %s; here: ", m->name);
+  tell_present(c, m, prefix);
+  announce(c, m, "* %s joined", m->name);
+}
+
+static member *find_name(chat *c, const char *name, size_t n) {
+  for (member *m = c->first; m != NULL; m = m->next)
+    if (m->in_room && strlen(m->name) == n && memcmp(m->name, name, n) == 0)
+      return m;
+  return NULL;
+}
+
+static void rename_member(chat *c, member *m, const char *name, size_t n) {
+  char old[sizeof(m->name)];
+
+  if (find_name(c, name, n) != NULL) {
+    tell(m, "* error: name taken: %.*s", (int)n, name);
+    return;
+  }
+  memcpy(old, m->name, sizeof(old));
+  memcpy(m->name, name, n);
+  m->name[n] = '\0';
+  tell(m, "* you are now %s", m->name);
+  announce(c, m, "* %s is now %s", old, m->name);
+}
+
+static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
+  chat *c = ctx;
+  member *m = sk_peer_data(p);
+  sk__chat_cmd cmd;
+
+  if (m == NULL || !m->in_room)
+    return;
+  sk__chat_parse(msg, len, &cmd);
+  switch (cmd.op) {
+  case SK__CHAT_EMPTY:
+    break;
+  case SK__CHAT_SAY: {
+    size_t nl = strlen(m->name), total = nl + 2 + len;
+    char *line = malloc(total);
+    if (line == NULL)
+      break;
+    memcpy(line, m->name, nl);
+    memcpy(line + nl, ": ", 2);
+    memcpy(line + nl + 2, msg, len);
+    broadcast(c, m, line, total);
+    free(line);
+    break;
+  }
+  case SK__CHAT_NICK:
+    rename_member(c, m, cmd.arg, cmd.arglen);
+    break;
+  case SK__CHAT_BADNAME:
+    tell(m, "* error: bad name (1-%d of A-Z a-z 0-9 _ -)", SK__CHAT_NAME_MAX);
+    break;
+  case SK__CHAT_WHO:
+    tell_present(c, m, "here: ");
+    break;
+  case SK__CHAT_QUIT:
+    tell(m, "* bye");
+    leave(c, m, 0);
+    sk_peer_end(p);
+    break;
+  case SK__CHAT_UNKNOWN:
+    tell(m, "* error: unknown command: %.*s (try /who, /nick NAME, /quit)",
+         (int)(cmd.arglen > 64 ? 64 : cmd.arglen), cmd.arg);
+    break;
+  }
+}
+
+/* A member that stops sending has left, even before its socket closes. */
+static void chat_eof(sk_peer *p, void *ctx) {
+  member *m = sk_peer_data(p);
+
+  if (m != NULL)
+    leave(ctx, m, 0);
+  sk_peer_end(p);
+}
+
+static void chat_close(sk_peer *p, int reason, void *ctx) {
+  chat *c = ctx;
+  member *m = sk_peer_data(p);
+
+  if (m == NULL)
+    return;
+  leave(c, m, reason);
+  if (m->prev != NULL)
+    m->prev->next = m->next;
+  else
+    c->first = m->next;
+  if (m->next != NULL)
+    m->next->prev = m->prev;
+  else
+    c->last = m->prev;
+  free(m);
+}
+
+static int chat_create(uv_loop_t *loop, const sk_service_opts *o,
+                       void **state) {
+  chat *c = calloc(1, sizeof(*c));
+
+  (void)loop;
+  if (c == NULL)
+    return UV_ENOMEM;
+  c->framing = o->framing;
+  *state = c;
+  return 0;
+}
+
+static void chat_destroy(void *state) {
+  free(state);
+}
+
+static const sk_handler chat_handler = {
+    .on_open = chat_open,
+    .on_message = chat_message,
+    .on_eof = chat_eof,
+    .on_close = chat_close,
+};
+
+const sk_service sk__service_chat = {
+    .name = "chat",
+    .summary = "a chat room: every message to every other client",
+    .default_mode = SK_FRAME_LINE,
+    .udp_ok = 1,
+    .create = chat_create,
+    .destroy = chat_destroy,
+    .handler = &chat_handler,
+};
