@@ -125,10 +125,13 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
 }
 
 int cli_parse_addr(const char *cmd, const char *s, sk_addr *out) {
-  if (sk_addr_parse(out, s) != 0)
-    return cli_usage_error(cmd, "bad address '%s': expected %s", s,
-                           sk_addr_forms);
-  return 0;
+  if (sk_addr_parse(out, s) == 0)
+    return 0;
+  fprintf(stderr,
+          "sockit: bad address '%s': expected %s\n"
+          "Try 'sockit %s --help' for more information.\n",
+          s, sk_addr_forms, cmd);
+  return EXIT_USAGE;
 }
 
 void cli_common_init(cli_common *c, const char *cmd) {

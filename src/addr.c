@@ -189,3 +189,15 @@ int sk_sockaddr_format(const struct sockaddr *sa, char *buf, size_t size) {
   }
   return snprintf(buf, size, "unix");
 }
+
+void sk__addr_set_bound(sk_addr *a, const struct sockaddr *sa) {
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+    inet_ntop(AF_INET6, &s6->sin6_addr, a->host, sizeof(a->host));
+    a->port = ntohs(s6->sin6_port);
+  } else if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+    inet_ntop(AF_INET, &s4->sin_addr, a->host, sizeof(a->host));
+    a->port = ntohs(s4->sin_port);
+  }
+}

@@ -183,6 +183,9 @@ void sk__udp_server_close(sk_server *s);
 
 uint64_t sk__now(uv_loop_t *loop);
 
+/* Sets a's host and port to the numeric address a socket is bound to. */
+void sk__addr_set_bound(sk_addr *a, const struct sockaddr *sa);
+
 /* A close callback for a handle that is the start of its own malloc. */
 void sk__free_handle(uv_handle_t *h);
 

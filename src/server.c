@@ -292,10 +292,7 @@ static int listen_tcp(sk_server *s, const struct sockaddr *sa) {
   err = uv_tcp_getsockname(&s->h.tcp, (struct sockaddr *)&ss, &len);
   if (err)
     return err;
-  if (ss.ss_family == AF_INET6)
-    s->addr.port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-  else
-    s->addr.port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  sk__addr_set_bound(&s->addr, (struct sockaddr *)&ss);
   return 0;
 }
 

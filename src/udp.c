@@ -296,9 +296,7 @@ int sk__udp_server_start(sk_server *s, const struct sockaddr *sa) {
     err = uv_udp_recv_start(&s->h.udp, sk__read_alloc, server_recv);
   if (err)
     return err;
-  s->addr.port = ntohs(ss.ss_family == AF_INET6
-                           ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                           : ((struct sockaddr_in *)&ss)->sin_port);
+  sk__addr_set_bound(&s->addr, (struct sockaddr *)&ss);
   uv_idle_init(s->loop, &s->udp_reaper);
   s->udp_reaper.data = s;
   s->handles_open++;

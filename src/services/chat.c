@@ -161,6 +161,8 @@ static const char *leave_reason(int reason) {
   case 0:
   case UV_EOF:
   case SK_ECLOSED:
+  case UV_ECONNRESET: /* a client that closed with replies unread */
+  case UV_EPIPE:
     return NULL;
   case SK_ETOOSLOW:
     return "too slow";
