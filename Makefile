@@ -80,7 +80,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
 
 lint:
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.c cli/*.[ch] tests/unit/*.c
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 

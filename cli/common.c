@@ -58,8 +58,8 @@ int cli_parse_uint(const char *cmd, const char *opt, const char *s,
   if (parse_u64(s, out, &end) != 0 || *end != '\0')
     return cli_usage_error(cmd, "%s: '%s' is not a number", opt, s);
   if (*out < min || *out > max)
-    return cli_usage_error(cmd, "%s: %s is out of range (%" PRIu64
-                                "..%" PRIu64 ")",
+    return cli_usage_error(cmd,
+                           "%s: %s is out of range (%" PRIu64 "..%" PRIu64 ")",
                            opt, s, min, max);
   return 0;
 }
@@ -70,8 +70,9 @@ int cli_parse_size(const char *cmd, const char *opt, const char *s,
   uint64_t v, mult = 1;
 
   if (parse_u64(s, &v, &end) != 0)
-    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
-                                "M or G)",
+    return cli_usage_error(cmd,
+                           "%s: '%s' is not a size (BYTES, or with K, "
+                           "M or G)",
                            opt, s);
   switch (*end) {
   case '\0':
@@ -89,19 +90,21 @@ int cli_parse_size(const char *cmd, const char *opt, const char *s,
     mult = 1024 * 1024 * 1024;
     break;
   default:
-    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
-                                "M or G)",
+    return cli_usage_error(cmd,
+                           "%s: '%s' is not a size (BYTES, or with K, "
+                           "M or G)",
                            opt, s);
   }
   if (*end != '\0' && end[1] != '\0' && strcmp(end + 1, "iB") != 0 &&
       strcmp(end + 1, "B") != 0)
-    return cli_usage_error(cmd, "%s: '%s' is not a size (BYTES, or with K, "
-                                "M or G)",
+    return cli_usage_error(cmd,
+                           "%s: '%s' is not a size (BYTES, or with K, "
+                           "M or G)",
                            opt, s);
   if (v > max / mult || v * mult < min || v * mult > max)
-    return cli_usage_error(cmd, "%s: %s is out of range (%" PRIu64
-                                "..%" PRIu64 " bytes)",
-                           opt, s, min, max);
+    return cli_usage_error(
+        cmd, "%s: %s is out of range (%" PRIu64 "..%" PRIu64 " bytes)", opt, s,
+        min, max);
   *out = (size_t)(v * mult);
   return 0;
 }
@@ -115,11 +118,10 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
   v = strtod(s, &end);
   if (end == s || *end != '\0' || errno != 0 || !(v >= 0) || s[0] == '-' ||
       s[0] == '+' || s[0] == ' ')
-    return cli_usage_error(cmd, "%s: '%s' is not a number of seconds", opt,
-                           s);
+    return cli_usage_error(cmd, "%s: '%s' is not a number of seconds", opt, s);
   if (v > 31536000.0)
-    return cli_usage_error(cmd, "%s: %s is out of range (0..31536000 s)",
-                           opt, s);
+    return cli_usage_error(cmd, "%s: %s is out of range (0..31536000 s)", opt,
+                           s);
   *ms = (uint64_t)(v * 1000.0 + 0.5);
   return 0;
 }
@@ -159,8 +161,8 @@ int cli_common_option(cli_common *c, int opt, const char *arg) {
                ? 1
                : 2;
   case OPT_MAX_QUEUE:
-    return cli_parse_size(c->cmd, "--max-queue", arg, 1024,
-                          (uint64_t)1 << 36, &c->max_queue) == 0
+    return cli_parse_size(c->cmd, "--max-queue", arg, 1024, (uint64_t)1 << 36,
+                          &c->max_queue) == 0
                ? 1
                : 2;
   case 'v':
@@ -184,7 +186,7 @@ void cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   sk_log_level level = SK_LOG_WARN;
 
   if (!c->framing_set) {
-    sk_framing_parse(&c->framing, default_mode == SK_FRAME_LINE ? "line"
+    sk_framing_parse(&c->framing, default_mode == SK_FRAME_LINE  ? "line"
                                   : default_mode == SK_FRAME_LEN ? "len"
                                                                  : "raw");
   }

@@ -149,8 +149,8 @@ static void timeout_cb(uv_timer_t *t) {
   double s = (double)j->timeout_ms / 1000.0;
 
   if (counts_replies(j))
-    cli_error("timed out after %g s waiting for replies (got %llu of %llu)",
-              s, (unsigned long long)j->got, (unsigned long long)j->expect);
+    cli_error("timed out after %g s waiting for replies (got %llu of %llu)", s,
+              (unsigned long long)j->got, (unsigned long long)j->expect);
   else
     cli_error("timed out after %g s waiting for %s to close", s, j->where);
   j->reported = true;
@@ -174,8 +174,7 @@ static void send_open(sk_peer *p, void *ctx) {
     sk_peer_end(p);
 }
 
-static void send_message(sk_peer *p, const char *msg, size_t len,
-                         void *ctx) {
+static void send_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   connect_job *j = ctx;
 
   fwrite(msg, 1, len, stdout);
@@ -197,9 +196,8 @@ static void send_close(sk_peer *p, int reason, void *ctx) {
     end_run(j, reason == 0 || reason == SK_ECLOSED ? 0 : 1, reason);
   } else {
     if (!j->reported)
-      cli_error("%s closed the connection after %llu of %llu replies",
-                j->where, (unsigned long long)j->got,
-                (unsigned long long)j->expect);
+      cli_error("%s closed the connection after %llu of %llu replies", j->where,
+                (unsigned long long)j->got, (unsigned long long)j->expect);
     j->reported = true;
     end_run(j, 1, reason);
   }

@@ -37,8 +37,8 @@ static void print_help(void) {
 
   for (const sk_service *const *s = sk_service_list(); *s != NULL; s++)
     n += (size_t)snprintf(list + n, sizeof(list) - n,
-                          "                           %-8s %s\n",
-                          (*s)->name, (*s)->summary);
+                          "                           %-8s %s\n", (*s)->name,
+                          (*s)->summary);
   printf(help, list);
 }
 
@@ -154,8 +154,7 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
       return cli_usage_error("listen", "option '%s' needs a value",
                              argv[optind - 1]);
     default:
-      return cli_usage_error("listen", "unknown option '%s'",
-                             argv[optind - 1]);
+      return cli_usage_error("listen", "unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind >= argc)

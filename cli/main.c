@@ -43,6 +43,5 @@ int main(int argc, char **argv) {
     return cli_listen(argc - 1, argv + 1);
   if (strcmp(cmd, "connect") == 0)
     return cli_connect(argc - 1, argv + 1);
-  return cli_usage_error(NULL, "unknown command '%s' (listen, connect)",
-                         cmd);
+  return cli_usage_error(NULL, "unknown command '%s' (listen, connect)", cmd);
 }

@@ -139,9 +139,9 @@ const char *sk_frame_trailer(const sk_framing *f, size_t *len);
  * fields as private. */
 typedef struct sk_decoder {
   sk_framing framing;
-  char *buf;      /* the partial frame carried between feeds, or NULL */
-  size_t len;     /* bytes in buf */
-  size_t cap;     /* bytes allocated for buf */
+  char *buf;  /* the partial frame carried between feeds, or NULL */
+  size_t len; /* bytes in buf */
+  size_t cap; /* bytes allocated for buf */
 } sk_decoder;
 
 /* Called once per message.  msg is valid only during the call.  Return 0
@@ -283,8 +283,8 @@ unsigned sk_server_peer_count(const sk_server *s);
  * those still open after flush_ms.  done (may be NULL) runs once the last
  * handle is closed; the server's memory is released before that call, and
  * a Unix socket file is removed.  Safe to call once only. */
-void sk_server_stop(sk_server *s, uint64_t flush_ms,
-                    void (*done)(void *arg), void *arg);
+void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *arg),
+                    void *arg);
 
 /* -------------------------------------------------------------- clients */
 

@@ -149,8 +149,7 @@ int sk_addr_format(const sk_addr *a, char *buf, size_t size) {
   if (strchr(a->host, ':') != NULL)
     return snprintf(buf, size, "%s://[%s]:%u", scheme, a->host,
                     (unsigned)a->port);
-  return snprintf(buf, size, "%s://%s:%u", scheme, a->host,
-                  (unsigned)a->port);
+  return snprintf(buf, size, "%s://%s:%u", scheme, a->host, (unsigned)a->port);
 }
 
 int sk_addr_resolve(const sk_addr *a, struct sockaddr_storage *out) {

@@ -70,7 +70,8 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   if (p == NULL)
     return UV_ENOMEM;
   req = malloc(sizeof(*req));
-  err = req == NULL ? UV_ENOMEM : start_timer(loop, p, opts->connect_timeout_ms);
+  err =
+      req == NULL ? UV_ENOMEM : start_timer(loop, p, opts->connect_timeout_ms);
   if (err == 0) {
     sk_addr_format(addr, p->name, sizeof(p->name));
     req->data = p;

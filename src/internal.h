@@ -7,8 +7,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
-#define SK__CONTAINER_OF(ptr, type, member)                                   \
-  ((type *)((char *)(ptr) - offsetof(type, member)))
+#define SK__CONTAINER_OF(ptr, type, member)                                    \
+  ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Logging: sk__log formats only when the level is enabled. */
 bool sk__log_enabled(sk_log_level level);
@@ -88,7 +88,7 @@ struct sk_peer {
   const sk_handler *handler;
   void *ctx;
   void *data;
-  sk_server *server;          /* NULL for a client */
+  sk_server *server;           /* NULL for a client */
   struct sk_peer *prev, *next; /* in the server's list, oldest activity first */
   uint64_t last_active;
   sk_framing framing;
@@ -116,16 +116,15 @@ struct sk_peer {
   uv_timer_t *connect_timer; /* client connect timeout */
   uv_connect_t *connect_req;
   /* UDP */
-  uv_udp_t *udp;                   /* shared socket of the server */
+  uv_udp_t *udp;                    /* shared socket of the server */
   struct sockaddr_storage udp_addr; /* remote address */
-  struct sk_peer *hnext;           /* UDP server: next in hash bucket */
-  size_t udp_queued;               /* UDP client: bytes in uv_udp_send */
+  struct sk_peer *hnext;            /* UDP server: next in hash bucket */
+  size_t udp_queued;                /* UDP client: bytes in uv_udp_send */
 };
 
 /* Stream peers (conn.c). */
-sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t,
-                      const sk_framing *f, size_t max_queue,
-                      const sk_handler *h, void *ctx);
+sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
+                      size_t max_queue, const sk_handler *h, void *ctx);
 void sk__conn_start(sk_peer *p); /* on_open, then start reading */
 
 /* UDP peers (udp.c). */
@@ -154,13 +153,13 @@ struct sk_server {
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
   sk_peer *first, *last; /* open peers, least recently active first */
-  unsigned npeers;  /* peers in the list, closing ones included */
-  unsigned nactive; /* peers opened and not yet closed */
-  sk_peer **udp_table; /* UDP: peers by remote address (udp.c) */
+  unsigned npeers;       /* peers in the list, closing ones included */
+  unsigned nactive;      /* peers opened and not yet closed */
+  sk_peer **udp_table;   /* UDP: peers by remote address (udp.c) */
   unsigned udp_buckets;
   sk_peer *udp_reap; /* UDP: closed peers awaiting on_close */
   uv_idle_t udp_reaper;
-  size_t udp_queued; /* UDP: bytes in uv_udp_send requests */
+  size_t udp_queued;     /* UDP: bytes in uv_udp_send requests */
   unsigned handles_open; /* listener + timers still to close */
   unsigned next_id;      /* for naming Unix peers */
   bool stopping;
@@ -177,8 +176,8 @@ void sk__server_handle_closed(uv_handle_t *h);
 /* UDP servers and clients (udp.c). */
 int sk__udp_server_start(sk_server *s, const struct sockaddr *sa);
 int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
-                   const sk_client_opts *opts, const sk_handler *h,
-                   void *ctx, sk_peer **out);
+                   const sk_client_opts *opts, const sk_handler *h, void *ctx,
+                   sk_peer **out);
 void sk__udp_server_close(sk_server *s);
 
 uint64_t sk__now(uv_loop_t *loop);

@@ -65,8 +65,8 @@ void sk__chat_parse(const char *msg, size_t len, sk__chat_cmd *out) {
   while (out->arglen > 0 && out->arg[out->arglen - 1] == ' ')
     out->arglen--;
   if (word_is(msg, w, "/nick")) {
-    out->op = name_valid(out->arg, out->arglen) ? SK__CHAT_NICK
-                                                : SK__CHAT_BADNAME;
+    out->op =
+        name_valid(out->arg, out->arglen) ? SK__CHAT_NICK : SK__CHAT_BADNAME;
   } else if (word_is(msg, w, "/who")) {
     out->op = SK__CHAT_WHO;
   } else if (word_is(msg, w, "/quit")) {
@@ -90,8 +90,7 @@ static void send_to(member *m, sk_buf *b) {
 }
 
 /* Sends to every member in the room except `except` (may be NULL). */
-static void broadcast(chat *c, member *except, const char *text,
-                      size_t len) {
+static void broadcast(chat *c, member *except, const char *text, size_t len) {
   sk_buf *b = sk_buf_frame(&c->framing, text, len);
 
   if (b == NULL)

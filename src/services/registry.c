@@ -5,7 +5,7 @@
 #include <string.h>
 
 static const sk_service *const services[] = {
-    &sk__service_stdio, &sk__service_echo, &sk__service_upper,
+    &sk__service_stdio,   &sk__service_echo, &sk__service_upper,
     &sk__service_discard, &sk__service_chat, NULL,
 };
 

@@ -66,8 +66,7 @@ static void restart_linger(stdio_svc *st);
 
 /* Done once finishing, with stdout flushed and every peer closed. */
 static void check_done(stdio_svc *st) {
-  if (!st->finishing || st->finished || st->out_q.queued > 0 ||
-      st->npeers > 0)
+  if (!st->finishing || st->finished || st->out_q.queued > 0 || st->npeers > 0)
     return;
   st->finished = true;
   if (st->o.on_done != NULL)
@@ -262,8 +261,8 @@ static void update_stdin(stdio_svc *st) {
   }
   if (want && !st->in_reading) {
     uv_buf_t b = uv_buf_init(st->in_buf, SK__READ_BUF);
-    int err = uv_fs_read(st->loop, &st->in_req, STDIN_FILENO, &b, 1, -1,
-                         in_fs_cb);
+    int err =
+        uv_fs_read(st->loop, &st->in_req, STDIN_FILENO, &b, 1, -1, in_fs_cb);
     if (err) {
       stdin_error(st, err);
       return;
@@ -313,8 +312,7 @@ static void stdio_open(sk_peer *p, void *ctx) {
   update_stdin(st);
 }
 
-static void stdio_message(sk_peer *p, const char *msg, size_t len,
-                          void *ctx) {
+static void stdio_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   stdio_svc *st = ctx;
 
   (void)p;

@@ -28,8 +28,7 @@ static void upper_destroy(void *state) {
   free(u);
 }
 
-static void upper_message(sk_peer *p, const char *msg, size_t len,
-                          void *ctx) {
+static void upper_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   upper *u = ctx;
 
   if (len > u->cap) {
