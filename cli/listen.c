@@ -227,15 +227,15 @@ int cli_listen(int argc, char **argv) {
     uv_loop_close(&j.loop);
     return 1;
   }
-  sk_addr_format(sk_server_addr(j.server), where, sizeof(where));
-  if (o.c.verbosity >= 0)
-    fprintf(stderr, "listening on %s\n", where);
   uv_signal_init(&j.loop, &j.sigint);
   uv_signal_init(&j.loop, &j.sigterm);
   uv_timer_init(&j.loop, &j.stop_timer);
   j.sigint.data = j.sigterm.data = j.stop_timer.data = &j;
   uv_signal_start(&j.sigint, on_signal, SIGINT);
   uv_signal_start(&j.sigterm, on_signal, SIGTERM);
+  sk_addr_format(sk_server_addr(j.server), where, sizeof(where));
+  if (o.c.verbosity >= 0)
+    fprintf(stderr, "listening on %s\n", where);
   uv_run(&j.loop, UV_RUN_DEFAULT);
   uv_loop_close(&j.loop);
   return j.status == 0 ? 0 : 1;

@@ -14,6 +14,7 @@ import faulthandler
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 
@@ -55,7 +56,6 @@ def start_server(sockit):
     servers = []
 
     def start(*args, stdin=None, capture_stdout=False):
-        import subprocess
         srv = helpers.Server(list(args),
                              stdin=subprocess.DEVNULL if stdin is None else stdin,
                              capture_stdout=capture_stdout)

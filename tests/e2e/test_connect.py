@@ -243,3 +243,34 @@ def test_sigpipe_does_not_kill_connect():
     r = run_sockit(["connect", str(fs.port)], input=b"z" * (8 << 20), timeout=20)
     fs.close()
     assert r.returncode >= 0, "killed by signal %d" % -r.returncode
+
+
+def test_connect_timeout():
+    """A listener whose accept queue is full drops SYNs: the connect itself
+    times out after --timeout."""
+    lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(0)
+    port = lsock.getsockname()[1]
+    filler = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    filler.settimeout(5)
+    try:
+        filler.connect(("127.0.0.1", port))     # takes the only queue slot
+        t0 = time.monotonic()
+        r = run_sockit(["connect", "--timeout", "1", "--send", "x", str(port)], timeout=15)
+        elapsed = time.monotonic() - t0
+    finally:
+        filler.close()
+        lsock.close()
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.stderr.startswith(b"sockit: "), r.stderr
+    assert b"timed out" in r.stderr, r.stderr
+    assert 0.8 <= elapsed < 5, elapsed
+
+
+def test_connect_udp_stdin_lines(start_server):
+    srv = start_server("-s", "upper", "udp://127.0.0.1:0")
+    r = run_sockit(["connect", "-f", "line", "udp://127.0.0.1:%d" % srv.port],
+                   input=b"first datagram\nsecond\n", timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"FIRST DATAGRAM\nSECOND\n"

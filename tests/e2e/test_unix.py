@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import stat
+import subprocess
 
 import pytest
 
@@ -59,7 +60,8 @@ def test_live_sockit_refused(start_server, sockdir, conns):
     srv = start_server("-s", "echo", "unix:" + path)
     r = run_sockit(["listen", "-s", "echo", "unix:" + path], timeout=10)
     assert r.returncode == 1, r.stderr
-    assert ("sockit: listen unix:%s: address already in use" % path).encode() in r.stderr, r.stderr
+    assert b"address already in use" in r.stderr, r.stderr
+    assert path.encode() in r.stderr, r.stderr
     c = conns(srv.addr)
     c.sendall(b"first still works")
     assert c.recv_exact(17) == b"first still works"
@@ -77,7 +79,6 @@ def test_socket_file_removed_on_exit(start_server, sockdir, conns, sig):
 
 
 def test_stdio_socket_file_removed_when_client_leaves(sockdir, conns):
-    import subprocess
     path = os.path.join(sockdir, "io.sock")
     srv = Proc(["listen", "unix:" + path], stdin=subprocess.PIPE, capture_stdout=True)
     try:
