@@ -1,0 +1,67 @@
+"""`make install` gives a usable library: sockit.h, libsockit.a and a
+sockit.pc that an outside program builds against, plus the binary and the
+man page."""
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+
+import pytest
+
+from helpers import Addr, _track
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("prefix")
+    r = subprocess.run(["make", "-s", "-C", REPO, "install", "PREFIX=%s" % prefix],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    return prefix
+
+
+def test_install_layout(prefix):
+    for rel in ("bin/sockit", "lib/libsockit.a", "include/sockit.h",
+                "lib/pkgconfig/sockit.pc", "share/man/man1/sockit.1"):
+        assert os.path.isfile(os.path.join(prefix, rel)), rel
+    r = subprocess.run([os.path.join(prefix, "bin/sockit"), "--version"],
+                       capture_output=True, timeout=10)
+    assert r.returncode == 0 and r.stdout.startswith(b"sockit ")
+
+
+def test_outside_program_builds_and_serves(prefix, tmp_path):
+    env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(prefix, "lib/pkgconfig"))
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "sockit"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert flags.returncode == 0, flags.stderr
+    exe = str(tmp_path / "upper_server")
+    cc = subprocess.run(["cc", "-Wall", "-Wextra", "-Werror",
+                         os.path.join(REPO, "examples/upper_server.c"), "-o", exe]
+                        + flags.stdout.split(), capture_output=True, text=True, timeout=120)
+    assert cc.returncode == 0, cc.stderr
+    proc = subprocess.Popen([exe, "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _track(proc)
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 10)
+        assert ready, "no ready line within 10 s"
+        line = proc.stderr.readline().decode()
+        assert line.startswith("listening on "), line
+        addr = Addr(line[len("listening on "):].strip())
+        with socket.create_connection((addr.host, addr.port), timeout=10) as s:
+            s.sendall(struct.pack("!I", 5) + b"hello" + struct.pack("!I", 0))
+            want = struct.pack("!I", 5) + b"HELLO" + struct.pack("!I", 0)
+            got = b""
+            while len(got) < len(want):
+                chunk = s.recv(64)
+                assert chunk, got
+                got += chunk
+            assert got == want
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        proc.stderr.close()
