@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char sk_addr_forms[] = "tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, "
@@ -152,10 +153,10 @@ int sk_addr_format(const sk_addr *a, char *buf, size_t size) {
   return snprintf(buf, size, "%s://%s:%u", scheme, a->host, (unsigned)a->port);
 }
 
-int sk_addr_resolve(const sk_addr *a, struct sockaddr_storage *out) {
-  struct addrinfo hints, *res = NULL;
+int sk__addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out) {
+  struct addrinfo hints, *res = NULL, *ai;
   char port[8];
-  int err;
+  int err, n = 0;
 
   if (a->transport == SK_UNIX)
     return UV_EINVAL;
@@ -167,9 +168,28 @@ int sk_addr_resolve(const sk_addr *a, struct sockaddr_storage *out) {
   err = getaddrinfo(a->host, port, &hints, &res);
   if (err != 0)
     return eai_to_uv(err);
-  memset(out, 0, sizeof(*out));
-  memcpy(out, res->ai_addr, res->ai_addrlen);
+  for (ai = res; ai != NULL; ai = ai->ai_next)
+    n++;
+  *out = calloc((size_t)n, sizeof(**out));
+  if (*out == NULL) {
+    freeaddrinfo(res);
+    return UV_ENOMEM;
+  }
+  n = 0;
+  for (ai = res; ai != NULL; ai = ai->ai_next)
+    memcpy(&(*out)[n++], ai->ai_addr, ai->ai_addrlen);
   freeaddrinfo(res);
+  return n;
+}
+
+int sk_addr_resolve(const sk_addr *a, struct sockaddr_storage *out) {
+  struct sockaddr_storage *all;
+  int n = sk__addr_resolve_all(a, &all);
+
+  if (n < 0)
+    return n;
+  *out = all[0];
+  free(all);
   return 0;
 }
 

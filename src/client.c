@@ -1,4 +1,10 @@
-/* client.c -- connect to a TCP or Unix server (UDP is in udp.c). */
+/* client.c -- connect to a TCP or Unix server (UDP is in udp.c).
+ *
+ * A host name may resolve to several addresses (localhost: ::1 and
+ * 127.0.0.1); like netcat, the client tries them in the resolver's order
+ * until one accepts, all within one connect timeout.  Each new try needs
+ * a fresh socket, so the peer's handle is closed and initialised again.
+ */
 #include "internal.h"
 
 #include <stdio.h>
@@ -12,6 +18,42 @@ void sk_client_opts_init(sk_client_opts *o) {
   o->connect_timeout_ms = 10000;
 }
 
+static void connect_cb(uv_connect_t *req, int status);
+
+static int connect_next(sk_peer *p) {
+  uv_connect_t *req = malloc(sizeof(*req));
+  int err;
+
+  if (req == NULL)
+    return UV_ENOMEM;
+  req->data = p;
+  err = uv_tcp_connect(req, &p->h.tcp,
+                       (struct sockaddr *)&p->targets[p->target++], connect_cb);
+  if (err) {
+    free(req);
+    return err;
+  }
+  p->connect_req = req;
+  return 0;
+}
+
+static void retry_cb(uv_handle_t *h) {
+  sk_peer *p = h->data;
+  int err;
+
+  p->retrying = false;
+  if (p->closing) { /* timed out or closed while the handle closed */
+    sk__conn_closed(h);
+    return;
+  }
+  err = uv_tcp_init(h->loop, &p->h.tcp);
+  p->h.handle.data = p;
+  if (err == 0)
+    err = connect_next(p);
+  if (err)
+    sk_peer_close(p, err);
+}
+
 static void connect_cb(uv_connect_t *req, int status) {
   sk_peer *p = req->data;
 
@@ -19,6 +61,11 @@ static void connect_cb(uv_connect_t *req, int status) {
   p->connect_req = NULL;
   if (status == UV_ECANCELED || p->closing)
     return;
+  if (status < 0 && p->target < p->ntargets) {
+    p->retrying = true;
+    uv_close(&p->h.handle, retry_cb);
+    return;
+  }
   if (p->connect_timer != NULL) {
     uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
     p->connect_timer = NULL;
@@ -46,48 +93,60 @@ static int start_timer(uv_loop_t *loop, sk_peer *p, uint64_t ms) {
 }
 
 static void free_peer(uv_handle_t *h) {
-  free(h->data);
+  sk_peer *p = h->data;
+
+  free(p->targets);
+  free(p);
+}
+
+static int connect_unix(sk_peer *p, const char *path) {
+  uv_connect_t *req = malloc(sizeof(*req));
+
+  if (req == NULL)
+    return UV_ENOMEM;
+  req->data = p;
+  uv_pipe_connect(req, &p->h.pipe, path, connect_cb);
+  p->connect_req = req;
+  return 0;
 }
 
 int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
                       const sk_client_opts *opts, const sk_handler *handler,
                       void *ctx, sk_peer **out) {
-  struct sockaddr_storage ss;
-  uv_connect_t *req;
+  struct sockaddr_storage *targets = NULL;
   sk_peer *p;
-  int err;
+  int n = 0, err;
 
   if (addr->transport != SK_UNIX) {
-    err = sk_addr_resolve(addr, &ss);
-    if (err)
-      return err;
+    n = sk__addr_resolve_all(addr, &targets);
+    if (n < 0)
+      return n;
   }
-  if (addr->transport == SK_UDP)
-    return sk__udp_client(loop, (struct sockaddr *)&ss, opts, handler, ctx,
-                          out);
+  if (addr->transport == SK_UDP) {
+    err = sk__udp_client(loop, (struct sockaddr *)&targets[0], opts, handler,
+                         ctx, out);
+    free(targets);
+    return err;
+  }
   p = sk__conn_new(loop, addr->transport, &opts->framing, opts->max_queue,
                    handler, ctx);
-  if (p == NULL)
+  if (p == NULL) {
+    free(targets);
     return UV_ENOMEM;
-  req = malloc(sizeof(*req));
-  err =
-      req == NULL ? UV_ENOMEM : start_timer(loop, p, opts->connect_timeout_ms);
-  if (err == 0) {
-    sk_addr_format(addr, p->name, sizeof(p->name));
-    req->data = p;
-    if (addr->transport == SK_UNIX)
-      uv_pipe_connect(req, &p->h.pipe, addr->path, connect_cb);
-    else
-      err = uv_tcp_connect(req, &p->h.tcp, (struct sockaddr *)&ss, connect_cb);
   }
+  p->targets = targets;
+  p->ntargets = (unsigned)n;
+  sk_addr_format(addr, p->name, sizeof(p->name));
+  err = start_timer(loop, p, opts->connect_timeout_ms);
+  if (err == 0)
+    err = addr->transport == SK_UNIX ? connect_unix(p, addr->path)
+                                     : connect_next(p);
   if (err) {
-    free(req);
     if (p->connect_timer != NULL)
       uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
     uv_close(&p->h.handle, free_peer);
     return err;
   }
-  p->connect_req = req;
   *out = p;
   return 0;
 }

@@ -17,7 +17,6 @@ static _Thread_local char read_buf[SK__READ_BUF];
 static _Thread_local bool read_buf_busy;
 
 static void update_reading(sk_peer *p);
-static void close_cb(uv_handle_t *h);
 
 uint64_t sk__now(uv_loop_t *loop) {
   return uv_now(loop);
@@ -78,12 +77,15 @@ void sk_peer_close(sk_peer *p, int reason) {
     uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
     p->connect_timer = NULL;
   }
-  uv_close(&p->h.handle, close_cb);
+  if (p->retrying)
+    return; /* the client's retry_cb finishes the close */
+  uv_close(&p->h.handle, sk__conn_closed);
 }
 
-static void close_cb(uv_handle_t *h) {
+void sk__conn_closed(uv_handle_t *h) {
   sk_peer *p = h->data;
 
+  free(p->targets);
   sk__wq_clear(&p->wq);
   sk_decoder_free(&p->dec);
   if ((p->opened || p->server == NULL) && p->handler->on_close != NULL)

@@ -115,6 +115,9 @@ struct sk_peer {
   uv_shutdown_t shutdown_req;
   uv_timer_t *connect_timer; /* client connect timeout */
   uv_connect_t *connect_req;
+  struct sockaddr_storage *targets; /* client: addresses left to try */
+  unsigned ntargets, target;
+  bool retrying; /* client: handle closing to try the next address */
   /* UDP */
   uv_udp_t *udp;                    /* shared socket of the server */
   struct sockaddr_storage udp_addr; /* remote address */
@@ -125,7 +128,8 @@ struct sk_peer {
 /* Stream peers (conn.c). */
 sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
                       size_t max_queue, const sk_handler *h, void *ctx);
-void sk__conn_start(sk_peer *p); /* on_open, then start reading */
+void sk__conn_start(sk_peer *p);      /* on_open, then start reading */
+void sk__conn_closed(uv_handle_t *h); /* the close callback of a stream */
 
 /* UDP peers (udp.c). */
 void sk__udp_peer_close(sk_peer *p, int reason);
@@ -181,6 +185,11 @@ int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
 void sk__udp_server_close(sk_server *s);
 
 uint64_t sk__now(uv_loop_t *loop);
+
+/* Resolves every address of a TCP or UDP address, in the resolver's
+ * order, into a malloc'd array the caller frees.  Returns the count (> 0)
+ * or an error. */
+int sk__addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out);
 
 /* Sets a's host and port to the numeric address a socket is bound to. */
 void sk__addr_set_bound(sk_addr *a, const struct sockaddr *sa);
