@@ -13,7 +13,7 @@
 typedef struct cli_common {
   const char *cmd; /* "listen", "connect" */
   sk_framing framing;
-  bool framing_set;
+  const char *framing_text; /* as the user wrote it, or NULL */
   size_t max_frame;
   size_t max_queue;
   int verbosity; /* -1 quiet, 0 normal, 1 -v, 2 -vv */

@@ -153,7 +153,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg) {
                       arg);
       return 2;
     }
-    c->framing_set = true;
+    c->framing_text = arg;
     return 1;
   case OPT_MAX_FRAME:
     return cli_parse_size(c->cmd, "--max-frame", arg, 1, (uint64_t)1 << 30,
@@ -185,7 +185,7 @@ static void log_line(sk_log_level level, const char *line, void *arg) {
 void cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   sk_log_level level = SK_LOG_WARN;
 
-  if (!c->framing_set) {
+  if (c->framing_text == NULL) {
     sk_framing_parse(&c->framing, default_mode == SK_FRAME_LINE  ? "line"
                                   : default_mode == SK_FRAME_LEN ? "len"
                                                                  : "raw");

@@ -53,7 +53,7 @@ typedef struct connect_job {
   uint64_t got;
   uint64_t timeout_ms;
   sk_peer *peer;
-  bool opened, closed, reported, tearing_down;
+  bool opened, closed, reported, tearing_down, interrupted;
   int status;
 } connect_job;
 
@@ -90,6 +90,7 @@ static void on_signal(uv_signal_t *s, int signum) {
   connect_job *j = s->data;
 
   (void)signum;
+  j->interrupted = true;
   if (j->peer != NULL && !j->closed)
     sk_peer_close(j->peer, SK_ECLOSED);
 }
@@ -111,6 +112,12 @@ static void st_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   j->svc->handler->on_message(p, msg, len, j->state);
 }
 
+static void st_eof(sk_peer *p, void *ctx) {
+  connect_job *j = ctx;
+
+  j->svc->handler->on_eof(p, j->state);
+}
+
 static void st_drain(sk_peer *p, void *ctx) {
   connect_job *j = ctx;
 
@@ -127,6 +134,7 @@ static void st_close(sk_peer *p, int reason, void *ctx) {
 static const sk_handler stdio_glue = {
     .on_open = st_open,
     .on_message = st_message,
+    .on_eof = st_eof,
     .on_drain = st_drain,
     .on_close = st_close,
 };
@@ -148,7 +156,9 @@ static void timeout_cb(uv_timer_t *t) {
   connect_job *j = t->data;
   double s = (double)j->timeout_ms / 1000.0;
 
-  if (counts_replies(j))
+  if (!j->opened)
+    cli_error("connect %s: timed out after %g s", j->where, s);
+  else if (counts_replies(j))
     cli_error("timed out after %g s waiting for replies (got %llu of %llu)", s,
               (unsigned long long)j->got, (unsigned long long)j->expect);
   else
@@ -161,6 +171,8 @@ static void send_open(sk_peer *p, void *ctx) {
   connect_job *j = ctx;
 
   j->opened = true;
+  if (j->c.verbosity > 0)
+    fprintf(stderr, "sockit: connected to %s\n", j->where);
   for (unsigned i = 0; i < j->nsend; i++) {
     int err = sk_peer_send(p, j->sends[i], strlen(j->sends[i]));
     if (err) {
@@ -190,7 +202,9 @@ static void send_close(sk_peer *p, int reason, void *ctx) {
 
   (void)p;
   j->closed = true;
-  if (!j->opened) {
+  if (j->interrupted) {
+    end_run(j, 0, 0);
+  } else if (!j->opened) {
     end_run(j, 1, reason);
   } else if (!counts_replies(j) || j->got >= j->expect) {
     end_run(j, reason == 0 || reason == SK_ECLOSED ? 0 : 1, reason);
@@ -277,8 +291,9 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   cli_common_apply(&j->c, SK_FRAME_RAW);
   if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
     return cli_usage_error("connect",
-                           "-f len cannot be used over UDP: datagrams keep "
-                           "their own boundaries (use raw or line)");
+                           "-f %s cannot be used over UDP: datagrams keep "
+                           "their own boundaries (use raw or line)",
+                           j->c.framing_text);
   return 0;
 }
 
@@ -296,6 +311,7 @@ static int start(connect_job *j, const sk_addr *addr) {
     memset(&svo, 0, sizeof(svo));
     svo.framing = j->c.framing;
     svo.max_queue = j->c.max_queue;
+    svo.connect_mode = 1;
     svo.linger_ms = addr->transport == SK_UDP ? UDP_LINGER_MS : 0;
     svo.on_done = stdio_done;
     svo.arg = j;

@@ -22,12 +22,14 @@ static const char help[] =
     "                         (N in 1, 2, 4, 8; default raw, chat: line)\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
     "      --max-queue BYTES  write queue cap per client (default 1M)\n"
-    "      --max-conns N      refuse connections beyond N (0: no limit)\n"
+    "      --max-conns N      refuse connections beyond N (0: no limit);\n"
+    "                         UDP: senders remembered (default 4096),\n"
+    "                         the least recently active forgotten first\n"
     "      --backlog N        listen backlog (default 511)\n"
     "      --idle-timeout S   close clients idle for S seconds (0: never)\n"
     "  -k, --keep-open        stdio: keep serving after a client left;\n"
     "                         stdin goes to every client\n"
-    "  -v, --verbose          log connects and disconnects (-vv: more)\n"
+    "  -v, --verbose          log connects and disconnects\n"
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
 
@@ -183,7 +185,7 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
     return cli_usage_error("listen",
                            "-f %s cannot be used over UDP: datagrams keep "
                            "their own boundaries (use raw or line)",
-                           "len");
+                           o->c.framing_text);
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
   return 0;

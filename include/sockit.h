@@ -328,6 +328,10 @@ typedef struct sk_service_opts {
   size_t max_queue;
   int keep_open; /* stdio: go on after the first peer left; stdin goes to
                     every peer */
+  /* stdio: the peer is this program's own connection (sockit connect).
+   * After the peer's EOF, stdin still goes out until it ends, as netcat
+   * does; a listener stops there unless its stdin is a file. */
+  int connect_mode;
   /* stdio over UDP: after stdin ended, finish once no datagram came for
    * this long (0: never; a UDP peer never "leaves"). */
   uint64_t linger_ms;

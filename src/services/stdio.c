@@ -38,6 +38,7 @@ typedef struct stdio_svc {
   /* stdin */
   stream_u in;
   bool in_stream;  /* else a file, read with uv_fs_read */
+  bool in_tty;     /* a person types: the peer's EOF ends the session */
   bool in_started; /* reading began (with the first peer) */
   bool in_reading; /* stream reading, or an fs read pending */
   bool in_eof;
@@ -321,6 +322,19 @@ static void stdio_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
     restart_linger(st);
 }
 
+/* The peer will send nothing more.  A client goes on sending stdin until
+ * it ends, and so does a listener whose stdin is a file: a transfer must
+ * not lose its tail because the other side shut its direction first.  A
+ * listener reading a pipe ends here, as netcat's does, and a person at a
+ * terminal is done when the peer is. */
+static void stdio_eof(sk_peer *p, void *ctx) {
+  stdio_svc *st = ctx;
+  bool more = st->o.connect_mode || !st->in_stream;
+
+  if (st->in_eof || st->in_tty || st->finishing || !more)
+    sk_peer_end(p);
+}
+
 static void stdio_drain(sk_peer *p, void *ctx) {
   stdio_svc *st = ctx;
 
@@ -384,6 +398,7 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   sk_framing_parse(&lines, "line");
   lines.max_frame = o->framing.max_frame;
   sk_decoder_init(&st->in_dec, &lines);
+  st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
   st->in_stream = open_stream(loop, STDIN_FILENO, &st->in, true);
   if (st->in_stream) {
     st->in.handle.data = st;
@@ -438,6 +453,7 @@ static void stdio_destroy(void *state) {
 static const sk_handler stdio_handler = {
     .on_open = stdio_open,
     .on_message = stdio_message,
+    .on_eof = stdio_eof,
     .on_drain = stdio_drain,
     .on_close = stdio_close,
 };
