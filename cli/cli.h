@@ -15,6 +15,7 @@ typedef struct cli_common {
   sk_framing framing;
   const char *framing_text; /* as the user wrote it, or NULL */
   size_t max_frame;
+  const char *max_frame_text; /* as given, or NULL for the default */
   size_t max_queue;
   int verbosity; /* -1 quiet, 0 normal, 1 -v, 2 -vv */
 } cli_common;
@@ -22,6 +23,10 @@ typedef struct cli_common {
 /* Prints "sockit: CMD: message" and the help hint, and returns 2. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Reports the option getopt_long stopped at ('?' or ':'), by name: fmt
+ * has one %s for it.  Returns 2. */
+int cli_bad_option(const char *cmd, const char *fmt, char **argv);
 
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,8 +46,9 @@ int cli_parse_addr(const char *cmd, const char *s, sk_addr *out);
 int cli_common_option(cli_common *c, int opt, const char *arg);
 void cli_common_init(cli_common *c, const char *cmd);
 
-/* Applies the common options: framing default, log level. */
-void cli_common_apply(cli_common *c, sk_frame_mode default_mode);
+/* Applies the common options: framing default, max-frame fitted to the
+ * length header, log level.  Returns 0, or 2 after a usage message. */
+int cli_common_apply(cli_common *c, sk_frame_mode default_mode);
 
 /* Raises the soft descriptor limit to the hard one and ignores SIGPIPE. */
 void cli_setup_process(void);

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -32,6 +33,17 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   fprintf(stderr, "\nTry 'sockit %s%s--help' for more information.\n",
           cmd != NULL ? cmd : "", cmd != NULL ? " " : "");
   return EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, const char *fmt, char **argv) {
+  char shortopt[3] = {'-', (char)optopt, '\0'};
+  const char *last = optind > 0 ? argv[optind - 1] : "";
+
+  /* A long option is the argument getopt just passed; a short one, even
+   * inside a cluster like -xv, is only known from optopt. */
+  if (strncmp(last, "--", 2) == 0 || optopt <= 0 || optopt > 255)
+    return cli_usage_error(cmd, fmt, last);
+  return cli_usage_error(cmd, fmt, shortopt);
 }
 
 /* Parses a whole decimal number; rejects signs, blanks and overflow. */
@@ -123,6 +135,8 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
     return cli_usage_error(cmd, "%s: %s is out of range (0..31536000 s)", opt,
                            s);
   *ms = (uint64_t)(v * 1000.0 + 0.5);
+  if (*ms == 0 && v > 0)
+    *ms = 1; /* a tiny timeout is still a timeout, never "none" */
   return 0;
 }
 
@@ -140,6 +154,7 @@ void cli_common_init(cli_common *c, const char *cmd) {
   memset(c, 0, sizeof(*c));
   c->cmd = cmd;
   c->max_frame = SK_MAX_FRAME_DEFAULT;
+  c->max_frame_text = NULL;
   c->max_queue = (size_t)1 << 20;
 }
 
@@ -156,6 +171,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg) {
     c->framing_text = arg;
     return 1;
   case OPT_MAX_FRAME:
+    c->max_frame_text = arg;
     return cli_parse_size(c->cmd, "--max-frame", arg, 1, (uint64_t)1 << 30,
                           &c->max_frame) == 0
                ? 1
@@ -182,13 +198,24 @@ static void log_line(sk_log_level level, const char *line, void *arg) {
   fprintf(stderr, "sockit: %s\n", line);
 }
 
-void cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
+int cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   sk_log_level level = SK_LOG_WARN;
 
   if (c->framing_text == NULL) {
     sk_framing_parse(&c->framing, default_mode == SK_FRAME_LINE  ? "line"
                                   : default_mode == SK_FRAME_LEN ? "len"
                                                                  : "raw");
+  }
+  if (c->framing.mode == SK_FRAME_LEN && c->framing.width < 8) {
+    /* The largest length the header can carry. */
+    uint64_t widest = ((uint64_t)1 << (8 * c->framing.width)) - 1;
+    if (c->max_frame > widest && c->max_frame_text != NULL)
+      return cli_usage_error(c->cmd,
+                             "--max-frame %s does not fit a %u-byte length "
+                             "header (at most %" PRIu64 ")",
+                             c->max_frame_text, c->framing.width, widest);
+    if (c->max_frame > widest)
+      c->max_frame = (size_t)widest;
   }
   c->framing.max_frame = c->max_frame;
   if (c->verbosity < 0)
@@ -198,6 +225,7 @@ void cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   else if (c->verbosity > 1)
     level = SK_LOG_DEBUG;
   sk_log_set(log_line, level, NULL);
+  return 0;
 }
 
 void cli_setup_process(void) {

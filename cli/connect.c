@@ -2,6 +2,7 @@
  * service, or by a list of messages to send (--send). */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,10 @@ static void teardown_cb(uv_timer_t *t) {
   uv_close((uv_handle_t *)&j->teardown, NULL);
   if (j->svc != NULL && j->svc->destroy != NULL)
     j->svc->destroy(j->state);
-  fflush(stdout);
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    cli_error("stdout: %s", strerror(errno));
+    j->status = 1;
+  }
 }
 
 /* Ends the run with status; reports err unless it is 0 or already said. */
@@ -77,6 +81,7 @@ static void end_run(connect_job *j, int status, int err) {
     return;
   j->tearing_down = true;
   j->status = status;
+  uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
     if (!j->opened)
       cli_error("connect %s: %s", j->where, sk_strerror(err));
@@ -156,6 +161,8 @@ static void timeout_cb(uv_timer_t *t) {
   connect_job *j = t->data;
   double s = (double)j->timeout_ms / 1000.0;
 
+  if (j->closed || j->tearing_down)
+    return; /* the peer is gone (and freed) already */
   if (!j->opened)
     cli_error("connect %s: timed out after %g s", j->where, s);
   else if (counts_replies(j))
@@ -270,11 +277,9 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       fputs(help, stdout);
       return -1;
     case ':':
-      return cli_usage_error("connect", "option '%s' needs a value",
-                             argv[optind - 1]);
+      return cli_bad_option("connect", "option '%s' needs a value", argv);
     default:
-      return cli_usage_error("connect", "unknown option '%s'",
-                             argv[optind - 1]);
+      return cli_bad_option("connect", "unknown option '%s'", argv);
     }
   }
   if (optind >= argc)
@@ -288,7 +293,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     return cli_usage_error("connect", "--expect needs --send");
   if (!j->expect_set)
     j->expect = j->nsend;
-  cli_common_apply(&j->c, SK_FRAME_RAW);
+  if (cli_common_apply(&j->c, SK_FRAME_RAW))
+    return EXIT_USAGE;
   if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
     return cli_usage_error("connect",
                            "-f %s cannot be used over UDP: datagrams keep "
@@ -315,10 +321,11 @@ static int start(connect_job *j, const sk_addr *addr) {
     svo.linger_ms = addr->transport == SK_UDP ? UDP_LINGER_MS : 0;
     svo.on_done = stdio_done;
     svo.arg = j;
-    j->svc = sk_service_find("stdio");
-    err = j->svc->create(&j->loop, &svo, &j->state);
+    const sk_service *svc = sk_service_find("stdio");
+    err = svc->create(&j->loop, &svo, &j->state);
     if (err)
       return err;
+    j->svc = svc;
     h = &stdio_glue;
   }
   err = sk_client_connect(&j->loop, addr, &co, h, j, &j->peer);

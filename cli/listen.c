@@ -153,10 +153,9 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
       print_help();
       return -1;
     case ':':
-      return cli_usage_error("listen", "option '%s' needs a value",
-                             argv[optind - 1]);
+      return cli_bad_option("listen", "option '%s' needs a value", argv);
     default:
-      return cli_usage_error("listen", "unknown option '%s'", argv[optind - 1]);
+      return cli_bad_option("listen", "unknown option '%s'", argv);
     }
   }
   if (optind >= argc)
@@ -180,7 +179,8 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
   if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
     return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
                                      "only");
-  cli_common_apply(&o->c, (*svc)->default_mode);
+  if (cli_common_apply(&o->c, (*svc)->default_mode))
+    return EXIT_USAGE;
   if (addr->transport == SK_UDP && o->c.framing.mode == SK_FRAME_LEN)
     return cli_usage_error("listen",
                            "-f %s cannot be used over UDP: datagrams keep "

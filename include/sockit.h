@@ -160,8 +160,9 @@ int sk_decoder_feed(sk_decoder *d, const char *data, size_t len,
                     sk_message_cb cb, void *arg);
 
 /* Ends the stream: a line without its final '\n' is delivered as a
- * message; a partial length-prefixed frame gives SK_ETRUNCATED.  Returns
- * 0, cb's non-zero return, or SK_ETRUNCATED. */
+ * message (a final '\r' dropped); a partial length-prefixed frame gives
+ * SK_ETRUNCATED.  Returns 0, cb's non-zero return, SK_EFRAMETOOBIG, or
+ * SK_ETRUNCATED. */
 int sk_decoder_finish(sk_decoder *d, sk_message_cb cb, void *arg);
 
 /* Bytes of a partial frame held by the decoder. */
@@ -229,7 +230,8 @@ size_t sk_peer_queued(const sk_peer *p);
 
 /* Stops / resumes reading from the peer (for backpressure from another
  * destination).  Reading also pauses by itself while the peer's own queue
- * is over its cap. */
+ * is over its cap.  A UDP server's peers share one socket: while any of
+ * them is paused, the socket is not read (the kernel drops the excess). */
 void sk_peer_pause(sk_peer *p);
 void sk_peer_resume(sk_peer *p);
 

@@ -19,6 +19,7 @@ void sk_client_opts_init(sk_client_opts *o) {
 }
 
 static void connect_cb(uv_connect_t *req, int status);
+static void retry_cb(uv_handle_t *h);
 
 static int connect_next(sk_peer *p) {
   uv_connect_t *req = malloc(sizeof(*req));
@@ -31,6 +32,11 @@ static int connect_next(sk_peer *p) {
                        (struct sockaddr *)&p->targets[p->target++], connect_cb);
   if (err) {
     free(req);
+    if (p->target < p->ntargets) { /* refused at once: try the next */
+      p->retrying = true;
+      uv_close(&p->h.handle, retry_cb);
+      return 0;
+    }
     return err;
   }
   p->connect_req = req;

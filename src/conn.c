@@ -303,6 +303,12 @@ int sk_peer_send(sk_peer *p, const void *msg, size_t len) {
     bufs[n++] = uv_buf_init((char *)msg, (unsigned)len);
   if (tlen > 0)
     bufs[n++] = uv_buf_init((char *)trailer, (unsigned)tlen);
+  if (n == 0) {
+    /* An empty raw message: an empty datagram, or nothing on a stream. */
+    if (p->kind != SK__PEER_UDP)
+      return p->closing || p->ending || p->shut ? UV_EPIPE : 0;
+    bufs[n++] = uv_buf_init("", 0);
+  }
   return send_bufs(p, bufs, n, NULL);
 }
 
@@ -323,15 +329,23 @@ size_t sk_peer_queued(const sk_peer *p) {
 }
 
 void sk_peer_pause(sk_peer *p) {
+  if (p->user_paused || p->closing)
+    return;
   p->user_paused = true;
   if (p->kind == SK__PEER_STREAM)
     update_reading(p);
+  else
+    sk__udp_pause(p, true);
 }
 
 void sk_peer_resume(sk_peer *p) {
+  if (!p->user_paused || p->closing)
+    return;
   p->user_paused = false;
   if (p->kind == SK__PEER_STREAM)
     update_reading(p);
+  else
+    sk__udp_pause(p, false);
 }
 
 void sk_peer_set_data(sk_peer *p, void *data) {

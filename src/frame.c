@@ -229,8 +229,9 @@ static long fill_pending(sk_decoder *d, const char *data, size_t len,
   if (f->mode == SK_FRAME_LINE) {
     const char *nl = memchr(data, '\n', len);
     take = nl != NULL ? (size_t)(nl - data) + 1 : len;
-    if (nl == NULL && d->len + take > f->max_frame + 1)
-      return SK_EFRAMETOOBIG;
+    if (nl == NULL && d->len + take > f->max_frame &&
+        (d->len + take > f->max_frame + 1 || data[take - 1] != '\r'))
+      return SK_EFRAMETOOBIG; /* the same rule as line_too_long() */
     if (nl != NULL && d->len + take > f->max_frame + 2)
       return SK_EFRAMETOOBIG;
     err = append(d, data, take);
@@ -337,6 +338,10 @@ int sk_decoder_finish(sk_decoder *d, sk_message_cb cb, void *arg) {
   }
   if (d->buf[n - 1] == '\r')
     n--;
+  if (n > d->framing.max_frame) {
+    sk_decoder_free(d);
+    return SK_EFRAMETOOBIG;
+  }
   rc = cb(arg, d->buf, n);
   sk_decoder_free(d);
   return rc;

@@ -131,8 +131,11 @@ sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
 void sk__conn_start(sk_peer *p);      /* on_open, then start reading */
 void sk__conn_closed(uv_handle_t *h); /* the close callback of a stream */
 
-/* UDP peers (udp.c). */
+/* UDP peers (udp.c).  Pausing a UDP peer stops reading the socket it
+ * shares until no peer of that socket is paused: the kernel then drops
+ * what does not fit, as UDP may. */
 void sk__udp_peer_close(sk_peer *p, int reason);
+void sk__udp_pause(sk_peer *p, bool paused);
 int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
                       sk_buf *shared);
 
@@ -164,6 +167,7 @@ struct sk_server {
   sk_peer *udp_reap; /* UDP: closed peers awaiting on_close */
   uv_idle_t udp_reaper;
   size_t udp_queued;     /* UDP: bytes in uv_udp_send requests */
+  unsigned udp_paused;   /* UDP: peers paused; no receiving while > 0 */
   unsigned handles_open; /* listener + timers still to close */
   unsigned next_id;      /* for naming Unix peers */
   bool stopping;

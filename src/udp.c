@@ -216,6 +216,29 @@ static void server_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   sk__read_release(buf);
 }
 
+/* ------------------------------------------------------------ pausing */
+
+static void server_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags);
+static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags);
+
+void sk__udp_pause(sk_peer *p, bool paused) {
+  sk_server *s = p->server;
+
+  if (s == NULL) {
+    if (paused)
+      uv_udp_recv_stop(p->udp);
+    else
+      uv_udp_recv_start(p->udp, sk__read_alloc, client_recv);
+    return;
+  }
+  if (paused && s->udp_paused++ == 0)
+    uv_udp_recv_stop(&s->h.udp);
+  else if (!paused && --s->udp_paused == 0 && !s->stopping)
+    uv_udp_recv_start(&s->h.udp, sk__read_alloc, server_recv);
+}
+
 /* ------------------------------------------------------------- closing */
 
 static void reap_cb(uv_idle_t *idle) {
@@ -247,6 +270,8 @@ void sk__udp_peer_close(sk_peer *p, int reason) {
 
   if (p->closing)
     return;
+  if (p->user_paused && s != NULL)
+    sk__udp_pause(p, false);
   p->closing = true;
   p->close_reason = reason;
   if (s == NULL) {
@@ -309,9 +334,11 @@ static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                         const struct sockaddr *addr, unsigned flags) {
   sk_peer *p = h->data;
 
-  (void)flags;
   if (nread < 0)
     sk_peer_close(p, (int)nread);
+  else if (addr != NULL && (flags & UV_UDP_PARTIAL))
+    sk__log(SK_LOG_WARN, "dropping a datagram from %s: larger than %d bytes",
+            p->name, SK__READ_BUF);
   else if (addr != NULL && !p->closing)
     deliver(p, buf->base, (size_t)nread);
   sk__read_release(buf);

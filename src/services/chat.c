@@ -101,6 +101,16 @@ static void broadcast(chat *c, member *except, const char *text, size_t len) {
   sk_buf_unref(b);
 }
 
+/* A reply to one member.  Replies are bounded by its queue cap too: a
+ * member that sends /who in a loop and never reads is too slow. */
+static void reply(member *m, const char *text, size_t len) {
+  if (!sk_peer_writable(m->peer, len)) {
+    sk_peer_close(m->peer, SK_ETOOSLOW);
+    return;
+  }
+  sk_peer_send(m->peer, text, len);
+}
+
 static void tell(member *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -114,7 +124,7 @@ static void tell(member *m, const char *fmt, ...) {
   va_end(ap);
   if (n >= (int)sizeof(line))
     n = sizeof(line) - 1;
-  sk_peer_send(m->peer, line, (size_t)n);
+  reply(m, line, (size_t)n);
 }
 
 static void announce(chat *c, member *except, const char *fmt, ...)
@@ -149,7 +159,7 @@ static void tell_present(chat *c, member *m, const char *prefix) {
     n += (size_t)snprintf(line + n, cap + 1 - n, "%s%s", sep, o->name);
     sep = ", ";
   }
-  sk_peer_send(m->peer, line, n < cap ? n : cap);
+  reply(m, line, n < cap ? n : cap);
   free(line);
 }
 
@@ -242,7 +252,15 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
     break;
   case SK__CHAT_SAY: {
     size_t nl = strlen(m->name), total = nl + 2 + len;
-    char *line = malloc(total);
+    char *line;
+    if (total > c->framing.max_frame) {
+      tell(m,
+           "* error: message too long (%zu bytes with your name; at most "
+           "%zu)",
+           total, c->framing.max_frame);
+      break;
+    }
+    line = malloc(total);
     if (line == NULL)
       break;
     memcpy(line, m->name, nl);

@@ -91,7 +91,7 @@ static void finish(stdio_svc *st, int status) {
 static void out_error(sk__wq *q, int err) {
   stdio_svc *st = SK__CONTAINER_OF(q, stdio_svc, out_q);
 
-  sk__wq_clear(q);
+  /* The queue is released with its handle: a write may be in flight. */
   st->out_broken = true;
   if (err != UV_EPIPE)
     sk__log(SK_LOG_ERROR, "stdout: %s", sk_strerror(err));
@@ -162,8 +162,11 @@ static void out_write(stdio_svc *st, const char *msg, size_t len) {
 static int send_line(void *arg, const char *msg, size_t len) {
   stdio_svc *st = arg;
 
-  for (node *n = st->first; n != NULL; n = n->next)
-    sk_peer_send(n->peer, msg, len);
+  for (node *n = st->first; n != NULL; n = n->next) {
+    int err = sk_peer_send(n->peer, msg, len);
+    if (err == SK_EFRAMETOOBIG)
+      return err; /* the same for every peer: stdin is at fault */
+  }
   return 0;
 }
 
@@ -174,9 +177,26 @@ static bool peers_full(const stdio_svc *st) {
   return false;
 }
 
-static void stdin_eof(stdio_svc *st) {
-  sk_decoder_finish(&st->in_dec, send_line, st);
+static void stdin_error(stdio_svc *st, int err) {
+  sk__log(SK_LOG_ERROR, "stdin: %s", sk_strerror(err));
   st->in_eof = true;
+  finish(st, err);
+}
+
+static void stdin_too_long(stdio_svc *st) {
+  sk__log(SK_LOG_ERROR, "stdin: a line longer than --max-frame (%zu bytes)",
+          st->o.framing.max_frame);
+  finish(st, SK_EFRAMETOOBIG);
+}
+
+static void stdin_eof(stdio_svc *st) {
+  int err = sk_decoder_finish(&st->in_dec, send_line, st);
+
+  st->in_eof = true;
+  if (err == SK_EFRAMETOOBIG) {
+    stdin_too_long(st);
+    return;
+  }
   update_stdin(st);
   for (node *n = st->first; n != NULL; n = n->next)
     if (sk_peer_transport(n->peer) != SK_UDP)
@@ -187,25 +207,19 @@ static void stdin_eof(stdio_svc *st) {
 static void stdin_data(stdio_svc *st, const char *data, size_t len) {
   int err;
 
-  if (st->o.framing.mode == SK_FRAME_RAW) {
-    send_line(st, data, len);
-  } else {
+  if (st->o.framing.mode == SK_FRAME_RAW)
+    err = send_line(st, data, len);
+  else
     err = sk_decoder_feed(&st->in_dec, data, len, send_line, st);
-    if (err < 0) {
-      sk__log(SK_LOG_ERROR, "stdin: %s",
-              err == SK_EFRAMETOOBIG ? "line longer than --max-frame"
-                                     : sk_strerror(err));
-      finish(st, err);
-      return;
-    }
+  if (err == SK_EFRAMETOOBIG) {
+    stdin_too_long(st);
+    return;
+  }
+  if (err < 0) {
+    stdin_error(st, err);
+    return;
   }
   st->in_blocked = peers_full(st);
-}
-
-static void stdin_error(stdio_svc *st, int err) {
-  sk__log(SK_LOG_ERROR, "stdin: %s", sk_strerror(err));
-  st->in_eof = true;
-  finish(st, err);
 }
 
 static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
@@ -229,6 +243,7 @@ static void in_fs_cb(uv_fs_t *req) {
   st->in_reading = false;
   if (st->destroyed) {
     if (st->handles == 0) {
+      sk__wq_clear(&st->out_q);
       free(st->in_buf);
       free(st);
     }
@@ -310,6 +325,7 @@ static void stdio_open(sk_peer *p, void *ctx) {
   st->in_started = true;
   if (st->in_eof && sk_peer_transport(p) != SK_UDP)
     sk_peer_end(p);
+  st->in_blocked = peers_full(st);
   update_stdin(st);
 }
 
@@ -362,6 +378,7 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
     n->next->prev = n->prev;
   free(n);
   st->npeers--;
+  st->in_blocked = peers_full(st); /* the full one may have left */
   if (!st->o.keep_open)
     finish(st, reason == UV_EOF || reason == SK_ECLOSED ? 0 : reason);
   else
@@ -371,19 +388,36 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
 
 /* ----------------------------------------------------- create, destroy */
 
-/* Opens fd as a libuv stream when it is one; returns false for files. */
-static bool open_stream(uv_loop_t *loop, int fd, stream_u *s, bool readable) {
+static void handle_closed(uv_handle_t *h);
+
+/* Opens fd as a libuv stream when it is one; returns false for files (and
+ * for a stream libuv cannot take, which is then read or written as a
+ * file). */
+static bool open_stream(stdio_svc *st, int fd, stream_u *s, bool readable) {
+  int err;
+
   switch (uv_guess_handle(fd)) {
   case UV_TTY:
-    return uv_tty_init(loop, &s->tty, fd, readable) == 0;
+    return uv_tty_init(st->loop, &s->tty, fd, readable) == 0;
   case UV_NAMED_PIPE:
-    return uv_pipe_init(loop, &s->pipe, 0) == 0 &&
-           uv_pipe_open(&s->pipe, fd) == 0;
+    if (uv_pipe_init(st->loop, &s->pipe, 0) != 0)
+      return false;
+    err = uv_pipe_open(&s->pipe, fd);
+    break;
   case UV_TCP:
-    return uv_tcp_init(loop, &s->tcp) == 0 && uv_tcp_open(&s->tcp, fd) == 0;
+    if (uv_tcp_init(st->loop, &s->tcp) != 0)
+      return false;
+    err = uv_tcp_open(&s->tcp, fd);
+    break;
   default:
     return false;
   }
+  if (err == 0)
+    return true;
+  s->handle.data = st;
+  st->handles++;
+  uv_close(&s->handle, handle_closed);
+  return false;
 }
 
 static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
@@ -399,7 +433,7 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   lines.max_frame = o->framing.max_frame;
   sk_decoder_init(&st->in_dec, &lines);
   st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
-  st->in_stream = open_stream(loop, STDIN_FILENO, &st->in, true);
+  st->in_stream = open_stream(st, STDIN_FILENO, &st->in, true);
   if (st->in_stream) {
     st->in.handle.data = st;
     st->handles++;
@@ -408,7 +442,7 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
     return UV_ENOMEM;
   }
   st->in_req.data = st;
-  st->out_stream = open_stream(loop, STDOUT_FILENO, &st->out, false);
+  st->out_stream = open_stream(st, STDOUT_FILENO, &st->out, false);
   if (st->out_stream) {
     st->out.handle.data = st;
     st->handles++;
@@ -427,8 +461,9 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
 static void handle_closed(uv_handle_t *h) {
   stdio_svc *st = h->data;
 
-  if (--st->handles > 0 || (!st->in_stream && st->in_reading))
+  if (--st->handles > 0 || !st->destroyed || (!st->in_stream && st->in_reading))
     return;
+  sk__wq_clear(&st->out_q);
   free(st->in_buf);
   free(st);
 }
@@ -440,7 +475,6 @@ static void stdio_destroy(void *state) {
 
   st->destroyed = true;
   sk_decoder_free(&st->in_dec);
-  sk__wq_clear(&st->out_q);
   if (!st->in_stream && st->in_reading)
     uv_cancel((uv_req_t *)&st->in_req);
   if (st->in_stream)

@@ -24,6 +24,13 @@ EXIT_TIMEOUT = 10.0    # a process exiting after a signal
 
 LISTEN_RE = re.compile(r"listening on (\S+)")
 
+def sanitized():
+    """True when the binary under test runs under ASan, whose quarantine
+    holds freed memory back: RSS bounds then need more room."""
+    with open(sockit_bin(), "rb") as f:
+        return b"__asan_init" in f.read()
+
+
 # Marks of a sanitizer report in a server's stderr.
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "AddressSanitizer:DEADLYSIGNAL")

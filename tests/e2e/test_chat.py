@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+import helpers
 from helpers import Dgram
 
 BAD_NAME = "* error: bad name (1-32 of A-Z a-z 0-9 _ -)"
@@ -283,3 +284,29 @@ def test_chat_defaults_to_line_framing(start_server, conns):
     assert c.recv_line() == b"* you are guest1; here: guest1"
     c.sendall(b"/who\r\n")
     assert c.recv_line() == b"* here: guest1"
+
+
+def test_who_flood_from_non_reader_is_dropped(start_server, conns):
+    """Replies to one member count against its own queue: a client that
+    sends /who in a loop and never reads is dropped as too slow, and the
+    server's memory stays bounded."""
+    srv = start_server("-s", "chat", "--max-queue", "4K", "tcp://127.0.0.1:0")
+    members = [conns(srv.addr, "line") for _ in range(40)]
+    for i, m in enumerate(members):  # 30-character names: a long /who
+        m.send_text("/nick m%02d-%s" % (i, "x" * 26))
+    flood = conns(srv.addr, "line", rcvbuf=2048)
+    before = srv.rss_kib()
+    try:
+        flood.sendall(b"/who\n" * 20000)  # each reply is about 1.4 KB
+    except OSError:
+        pass  # dropped while sending: what this test wants
+    srv.wait_stderr(r"dropping .*: too slow", timeout=20)
+    limit = (64 if helpers.sanitized() else 16) * 1024
+    assert srv.rss_kib() - before < limit
+    members[0].send_text("still here")
+    want = "m00-%s: still here" % ("x" * 26)
+    for _ in range(200):  # join, nick and leave notices come first
+        if members[1].recv_text() == want:
+            break
+    else:
+        raise AssertionError("the room stopped relaying")

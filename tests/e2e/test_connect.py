@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from helpers import Framing, free_tcp_port, run_sockit
+import subprocess
+
+from helpers import Framing, free_tcp_port, run_sockit, sockit_bin
 
 
 class FakeServer:
@@ -274,3 +276,30 @@ def test_connect_udp_stdin_lines(start_server):
                    input=b"first datagram\nsecond\n", timeout=10)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"FIRST DATAGRAM\nSECOND\n"
+
+
+def test_stdin_line_too_long_for_header(start_server):
+    """len:1 carries at most 255 bytes: a longer stdin line is an error
+    that names the problem, not a silent drop."""
+    srv = start_server("-s", "echo", "-f", "len:1", "tcp://127.0.0.1:0")
+    r = run_sockit(["connect", "-f", "len:1", "127.0.0.1:%d" % srv.port],
+                   input=b"short\n" + b"z" * 300 + b"\n", timeout=20)
+    assert r.returncode == 1, r.stderr
+    assert b"stdin: a line longer than --max-frame (255 bytes)" in r.stderr, r.stderr
+
+
+def test_send_empty_raw_message(start_server):
+    srv = start_server("-s", "echo", "tcp://127.0.0.1:0")
+    r = run_sockit(["connect", "--send", "", "127.0.0.1:%d" % srv.port], timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b""
+
+
+def test_send_reports_stdout_failure(start_server):
+    srv = start_server("-s", "echo", "-f", "line", "tcp://127.0.0.1:0")
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([sockit_bin(), "connect", "-f", "line", "--send", "hi",
+                            "127.0.0.1:%d" % srv.port],
+                           stdout=full, stderr=subprocess.PIPE, timeout=20)
+    assert p.returncode == 1
+    assert b"stdout: No space left on device" in p.stderr, p.stderr

@@ -130,3 +130,23 @@ def test_version():
     r = run_sockit(["--version"], timeout=10)
     assert r.returncode == 0
     assert r.stdout.strip() == b"sockit 0.1.0"
+
+
+def test_unknown_short_option_in_cluster():
+    r = run_sockit(["listen", "-xv", "0"], timeout=10)
+    assert r.returncode == 2
+    assert r.stderr.startswith(b"sockit: listen: unknown option '-x'"), r.stderr
+
+
+@pytest.mark.parametrize("opt", ["--max-frame", "--send"])
+def test_long_option_missing_value(opt):
+    r = run_sockit(["connect", "127.0.0.1:9", opt], timeout=10)
+    assert r.returncode == 2
+    assert ("option '%s' needs a value" % opt).encode() in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("spec,limit", [("len:1", 255), ("len:2le", 65535)])
+def test_max_frame_wider_than_header(spec, limit):
+    r = run_sockit(["listen", "-s", "echo", "-f", spec, "--max-frame", "1M", "0"], timeout=10)
+    assert r.returncode == 2
+    assert b"--max-frame 1M does not fit" in r.stderr and str(limit).encode() in r.stderr, r.stderr

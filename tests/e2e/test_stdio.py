@@ -120,3 +120,36 @@ def test_stdio_large_transfer_to_stdout(start_server, conns):
     srv.finish_drains()
     assert poll_until(lambda: len(srv.stdout_bytes()) >= len(data), 5)
     assert srv.stdout_bytes() == data
+
+
+def test_stdio_keep_open_stdin_resumes_after_full_client_leaves(start_server, conns):
+    """-k: stdin pauses while a client that never reads is over its queue
+    cap, and goes on to the others once that client leaves."""
+    import socket as _socket
+    import threading
+    srv = start_stdio(start_server, "-k", "-f", "line", "--max-queue", "4K",
+                      "tcp://127.0.0.1:0")
+    stuck = conns(srv.addr, "line", rcvbuf=2048)
+    good = conns(srv.addr, "line")
+    line, total = b"y" * 999 + b"\n", 40000  # 40 MB: more than socket buffers hold
+    writer = threading.Thread(target=lambda: feed_stdin(srv, line * total), daemon=True)
+    writer.start()
+    got = 0
+    # Read until the flow stops: stdin is paused for the stuck client.
+    good.sock.settimeout(1.0)
+    try:
+        while got < total:
+            assert good.recv_msg() == line[:-1]
+            got += 1
+    except _socket.timeout:
+        pass
+    assert got < total, "the stuck client never filled up; the test proves nothing"
+    # The stuck client vanishes (reset): stdin must flow again to the other.
+    stuck.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    stuck.close()
+    good.sock.settimeout(10)
+    while got < total:
+        assert good.recv_msg() == line[:-1]
+        got += 1
+    writer.join(10)
+    assert not writer.is_alive()

@@ -1,9 +1,14 @@
 """UDP specifics: the ready line, datagram boundaries, per-sender replies,
 and length framing refused."""
 
+import select
+import signal
+import socket
+import subprocess
+
 import pytest
 
-from helpers import Dgram, run_sockit
+from helpers import Dgram, _track, run_sockit, sockit_bin
 
 
 def test_listening_line_udp(start_server):
@@ -48,3 +53,55 @@ def test_len_framing_refused_on_udp(service, spec):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith(b"sockit: "), r.stderr
     assert b"listening on" not in r.stderr
+
+
+@pytest.mark.parametrize("service", ["echo", "upper"])
+def test_empty_datagram_echoed(start_server, service):
+    """An empty datagram is a message like any other: it comes back empty
+    and the server goes on serving."""
+    srv = start_server("-s", service, "udp://127.0.0.1:0")
+    u = Dgram(srv.addr)
+    try:
+        u.send(b"")
+        assert u.recv() == b""
+        u.send(b"after")
+        assert u.recv() == (b"AFTER" if service == "upper" else b"after")
+    finally:
+        u.close()
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_stdio_udp_stdout_bounded():
+    """stdout that nobody reads: the UDP listener stops reading its socket
+    (the kernel drops the excess) instead of queueing without bound."""
+    proc = subprocess.Popen([sockit_bin(), "listen", "--max-queue", "64K", "udp://127.0.0.1:0"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    _track(proc)
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 10)
+        assert ready, "no ready line"
+        line = proc.stderr.readline().decode()
+        assert line.startswith("listening on udp://127.0.0.1:"), line
+        port = int(line.strip().rsplit(":", 1)[1])
+        before = _rss_kib(proc.pid)
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        payload = b"x" * 8000
+        for _ in range(20000):  # 160 MB offered
+            u.sendto(payload, ("127.0.0.1", port))
+        u.close()
+        grown = _rss_kib(proc.pid) - before
+        assert grown < 16 * 1024, "RSS grew by %d KiB" % grown
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.stdout.close()  # the pending stdout is dropped
+        assert proc.wait(10) == 0
+        proc.stderr.close()

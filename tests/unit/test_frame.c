@@ -1217,6 +1217,40 @@ static void test_decoder_cb_stops(void **state) {
   sk_decoder_free(&d);
 }
 
+/* max_frame + 1 bytes without '\r' are refused however the line is cut,
+ * and a line left over at the end of the stream is checked too. */
+static void test_decoder_line_limit_split(void **state) {
+  (void)state;
+  sk_framing f = framing("line", 4);
+  sk_decoder d;
+  collector c;
+
+  sk_decoder_init(&d, &f);
+  collector_init(&c);
+  assert_int_equal(sk_decoder_feed(&d, "abcd", 4, collect, &c), 0);
+  assert_int_equal(sk_decoder_feed(&d, "e", 1, collect, &c), SK_EFRAMETOOBIG);
+  assert_int_equal(c.count, 0);
+  sk_decoder_free(&d);
+
+  /* The fifth byte may be the '\r' of a line of exactly max_frame. */
+  sk_decoder_init(&d, &f);
+  collector_init(&c);
+  assert_int_equal(sk_decoder_feed(&d, "abcd", 4, collect, &c), 0);
+  assert_int_equal(sk_decoder_feed(&d, "\r", 1, collect, &c), 0);
+  assert_int_equal(sk_decoder_feed(&d, "\n", 1, collect, &c), 0);
+  assert_int_equal(c.count, 1);
+  expect_msg(&c, 0, "abcd", 4);
+  sk_decoder_free(&d);
+
+  /* At the end of the stream: max_frame is fine, one more is not. */
+  sk_decoder_init(&d, &f);
+  collector_init(&c);
+  assert_int_equal(sk_decoder_feed(&d, "abcd\r", 5, collect, &c), 0);
+  assert_int_equal(sk_decoder_finish(&d, collect, &c), 0);
+  expect_msg(&c, 0, "abcd", 4);
+  sk_decoder_free(&d);
+}
+
 static void test_decoder_finish_line(void **state) {
   (void)state;
   sk_framing f = framing("line", 0);
@@ -1471,6 +1505,7 @@ int main(void) {
       cmocka_unit_test(test_decoder_line_limit_per_line),
       cmocka_unit_test(test_decoder_line_huge_no_alloc),
       cmocka_unit_test(test_decoder_cb_stops),
+      cmocka_unit_test(test_decoder_line_limit_split),
       cmocka_unit_test(test_decoder_finish_line),
       cmocka_unit_test(test_decoder_finish_truncated),
       cmocka_unit_test(test_decoder_finish_empty),
