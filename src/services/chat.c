@@ -111,36 +111,46 @@ static void reply(member *m, const char *text, size_t len) {
   sk_peer_send(m->peer, text, len);
 }
 
+/* A notice is short: names are at most 32 bytes. */
+typedef struct notice {
+  char text[512];
+  size_t len;
+} notice;
+
+static void notice_vformat(notice *n, const char *fmt, va_list ap) {
+  int r = vsnprintf(n->text, sizeof(n->text), fmt, ap);
+
+  n->len = r < 0                         ? 0
+           : (size_t)r < sizeof(n->text) ? (size_t)r
+                                         : sizeof(n->text) - 1;
+}
+
+/* Sends a notice to m alone. */
 static void tell(member *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void tell(member *m, const char *fmt, ...) {
-  char line[512];
+  notice n;
   va_list ap;
-  int n;
 
   va_start(ap, fmt);
-  n = vsnprintf(line, sizeof(line), fmt, ap);
+  notice_vformat(&n, fmt, ap);
   va_end(ap);
-  if (n >= (int)sizeof(line))
-    n = sizeof(line) - 1;
-  reply(m, line, (size_t)n);
+  reply(m, n.text, n.len);
 }
 
+/* Sends a notice to everyone but except. */
 static void announce(chat *c, member *except, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void announce(chat *c, member *except, const char *fmt, ...) {
-  char line[512];
+  notice n;
   va_list ap;
-  int n;
 
   va_start(ap, fmt);
-  n = vsnprintf(line, sizeof(line), fmt, ap);
+  notice_vformat(&n, fmt, ap);
   va_end(ap);
-  if (n >= (int)sizeof(line))
-    n = sizeof(line) - 1;
-  broadcast(c, except, line, (size_t)n);
+  broadcast(c, except, n.text, n.len);
 }
 
 /* Sends "* PREFIX a, b, c" to m, the list cut to fit one frame. */
