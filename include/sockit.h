@@ -294,6 +294,9 @@ typedef struct sk_client_opts {
   sk_framing framing;
   size_t max_queue;            /* write queue cap, bytes (1 MiB) */
   uint64_t connect_timeout_ms; /* 0 = none (10 s by default) */
+  /* TCP: bind to this local address first (its port usually 0), to pick
+   * the source address; NULL for any.  Copied at connect time. */
+  const struct sockaddr *local_addr;
 } sk_client_opts;
 
 void sk_client_opts_init(sk_client_opts *opts);

@@ -28,7 +28,13 @@ static int connect_next(sk_peer *p) {
   if (req == NULL)
     return UV_ENOMEM;
   req->data = p;
-  err = uv_tcp_connect(req, &p->h.tcp,
+  err = 0;
+  if (p->local != NULL &&
+      p->local->ss_family == p->targets[p->target].ss_family)
+    err = uv_tcp_bind(&p->h.tcp, (struct sockaddr *)p->local, 0);
+  if (err == 0)
+    err =
+        uv_tcp_connect(req, &p->h.tcp,
                        (struct sockaddr *)&p->targets[p->target++], connect_cb);
   if (err) {
     free(req);
@@ -102,6 +108,7 @@ static void free_peer(uv_handle_t *h) {
   sk_peer *p = h->data;
 
   free(p->targets);
+  free(p->local);
   free(p);
 }
 
@@ -142,6 +149,14 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   }
   p->targets = targets;
   p->ntargets = (unsigned)n;
+  if (opts->local_addr != NULL) {
+    p->local = malloc(sizeof(*p->local));
+    if (p->local != NULL)
+      memcpy(p->local, opts->local_addr,
+             opts->local_addr->sa_family == AF_INET6
+                 ? sizeof(struct sockaddr_in6)
+                 : sizeof(struct sockaddr_in));
+  }
   sk_addr_format(addr, p->name, sizeof(p->name));
   err = start_timer(loop, p, opts->connect_timeout_ms);
   if (err == 0)

@@ -86,6 +86,7 @@ void sk__conn_closed(uv_handle_t *h) {
   sk_peer *p = h->data;
 
   free(p->targets);
+  free(p->local);
   sk__wq_clear(&p->wq);
   sk_decoder_free(&p->dec);
   if ((p->opened || p->server == NULL) && p->handler->on_close != NULL)
@@ -219,8 +220,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     if (p->server != NULL)
       sk__server_touch(p);
+    /* Replies to every message of this read leave in one write. */
+    p->wq.corked = true;
     err = sk_decoder_feed(&p->dec, buf->base, (size_t)nread, on_frame, p);
     sk__read_release(buf);
+    if (!p->closing)
+      sk__wq_uncork(&p->wq);
     if (err < 0)
       sk_peer_close(p, err);
     else

@@ -50,6 +50,7 @@ typedef struct sk__wq {
   size_t cap;        /* soft cap: sk__wq_full() above it */
   bool in_flight;
   bool was_full; /* reached cap since the last drain callback */
+  bool corked;   /* queue only; sk__wq_uncork() writes it all at once */
   uv_write_t req;
   void (*on_error)(struct sk__wq *q, int err);
   void (*on_drain)(struct sk__wq *q); /* below cap/2 after being full */
@@ -63,6 +64,8 @@ int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n);
 /* Queues a shared buffer by reference. */
 int sk__wq_write_buf(sk__wq *q, sk_buf *b);
 bool sk__wq_full(const sk__wq *q);
+/* Writes what was queued while corked, in one go. */
+void sk__wq_uncork(sk__wq *q);
 /* Drops everything queued (the stream is closing). */
 void sk__wq_clear(sk__wq *q);
 
@@ -116,6 +119,7 @@ struct sk_peer {
   uv_timer_t *connect_timer; /* client connect timeout */
   uv_connect_t *connect_req;
   struct sockaddr_storage *targets; /* client: addresses left to try */
+  struct sockaddr_storage *local;   /* client: source address, or NULL */
   unsigned ntargets, target;
   bool retrying; /* client: handle closing to try the next address */
   /* UDP */

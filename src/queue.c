@@ -50,7 +50,7 @@ static void start_write(sk__wq *q) {
   sk__chunk *c;
   int err;
 
-  if (q->in_flight || q->unsent == NULL)
+  if (q->in_flight || q->unsent == NULL || q->corked)
     return;
   for (c = q->unsent; c != NULL && n < WQ_IOV; c = c->next, n++)
     iov[n] = uv_buf_init(c->buf->data + c->off, (unsigned)c->len);
@@ -101,7 +101,7 @@ static void write_cb(uv_write_t *req, int status) {
 static int try_direct(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
   int r;
 
-  if (q->head != NULL)
+  if (q->head != NULL || q->corked)
     return 0;
   r = uv_try_write(q->stream, bufs, n);
   if (r == UV_EAGAIN || r == UV_ENOSYS)
@@ -191,6 +191,11 @@ int sk__wq_write_buf(sk__wq *q, sk_buf *b) {
   push(q, c);
   start_write(q);
   return 0;
+}
+
+void sk__wq_uncork(sk__wq *q) {
+  q->corked = false;
+  start_write(q);
 }
 
 void sk__wq_clear(sk__wq *q) {
