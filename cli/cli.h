@@ -67,5 +67,6 @@ enum {
 
 int cli_listen(int argc, char **argv);
 int cli_connect(int argc, char **argv);
+int cli_bench(int argc, char **argv);
 
 #endif

@@ -14,6 +14,7 @@ static const char usage[] =
     "            discard, chat)\n"
     "  connect   connect to ADDRESS: stdin to the socket, the socket to\n"
     "            stdout, or --send messages and print the replies\n"
+    "  bench     load a server: requests/s, MB/s, latency percentiles\n"
     "\n"
     "Addresses: tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, HOST:PORT,\n"
     "           :PORT or PORT (TCP); IPv6 as [::1]:PORT.\n"
@@ -43,5 +44,8 @@ int main(int argc, char **argv) {
     return cli_listen(argc - 1, argv + 1);
   if (strcmp(cmd, "connect") == 0)
     return cli_connect(argc - 1, argv + 1);
-  return cli_usage_error(NULL, "unknown command '%s' (listen, connect)", cmd);
+  if (strcmp(cmd, "bench") == 0)
+    return cli_bench(argc - 1, argv + 1);
+  return cli_usage_error(NULL, "unknown command '%s' (listen, connect, bench)",
+                         cmd);
 }

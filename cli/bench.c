@@ -1,0 +1,322 @@
+/* bench.c -- `sockit bench`: options to the load generator, and its
+ * report as a table or as JSON. */
+#include "cli.h"
+#include "loadgen.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char help[] =
+    "usage: sockit bench [OPTIONS] ADDRESS\n"
+    "\n"
+    "Load a server at ADDRESS and report requests/s, MB/s, errors and\n"
+    "latency percentiles (p50, p90, p99, p99.9, max; within 1%).\n"
+    "\n"
+    "      --mode MODE        echo (default): request/response, every reply\n"
+    "                         checked against its request; stream: one-way\n"
+    "                         bulk, MB/s; udp: datagram echo, loss counted\n"
+    "  -c, --conns N          connections (default 50); above 20000 to a\n"
+    "                         127.x address, sources spread over 127.0.0.x\n"
+    "  -p, --pipeline P       requests in flight per connection (default 1)\n"
+    "  -s, --size BYTES       message size (default 64; K, M suffixes)\n"
+    "  -f, --framing SPEC     line (default), len, len:N[be|le], raw\n"
+    "      --payload TEXT     send TEXT as every request and expect one\n"
+    "                         reply message each, unchecked (e.g. PING to\n"
+    "                         redis-server with line framing)\n"
+    "  -d, --duration S       measure for S seconds (default 10)\n"
+    "  -n, --requests N       or stop after N replies (no warm-up)\n"
+    "      --warmup S         run unmeasured first (default 1)\n"
+    "      --timeout S        connect timeout (default 10)\n"
+    "      --max-frame BYTES  largest reply accepted (default 1M)\n"
+    "      --json             one JSON object on stdout instead of a table\n"
+    "  -q, --quiet            no live progress line\n"
+    "  -h, --help             this text\n"
+    "\n"
+    "Exit status: 0 when there were no errors, 1 otherwise, 2 on usage\n"
+    "errors.\n";
+
+enum {
+  OPT_MODE = 300,
+  OPT_PAYLOAD,
+  OPT_WARMUP,
+  OPT_JSON,
+};
+
+typedef struct bench_cli {
+  cli_common c;
+  lg_opts lg;
+  bool json;
+  bool requests_set, duration_set;
+} bench_cli;
+
+static int parse_mode(const char *s, lg_mode *out) {
+  if (strcmp(s, "echo") == 0)
+    *out = LG_ECHO;
+  else if (strcmp(s, "stream") == 0)
+    *out = LG_STREAM;
+  else if (strcmp(s, "udp") == 0)
+    *out = LG_UDP;
+  else
+    return cli_usage_error("bench", "unknown mode '%s' (echo, stream, udp)",
+                           s);
+  return 0;
+}
+
+static int parse_one(bench_cli *b, int opt, char **argv) {
+  uint64_t v;
+
+  switch (opt) {
+  case OPT_MODE:
+    return parse_mode(optarg, &b->lg.mode);
+  case 'c':
+    if (cli_parse_uint("bench", "--conns", optarg, 1, 1000000, &v))
+      return EXIT_USAGE;
+    b->lg.conns = (unsigned)v;
+    return 0;
+  case 'p':
+    if (cli_parse_uint("bench", "--pipeline", optarg, 1, 65536, &v))
+      return EXIT_USAGE;
+    b->lg.pipeline = (unsigned)v;
+    return 0;
+  case 's':
+    return cli_parse_size("bench", "--size", optarg, 0, (uint64_t)1 << 30,
+                          &b->lg.size);
+  case OPT_PAYLOAD:
+    b->lg.payload = optarg;
+    return 0;
+  case 'd':
+    b->duration_set = true;
+    return cli_parse_seconds("bench", "--duration", optarg,
+                             &b->lg.duration_ms);
+  case 'n':
+    b->requests_set = true;
+    return cli_parse_uint("bench", "--requests", optarg, 1,
+                          (uint64_t)1 << 48, &b->lg.requests);
+  case OPT_WARMUP:
+    return cli_parse_seconds("bench", "--warmup", optarg, &b->lg.warmup_ms);
+  case OPT_TIMEOUT:
+    return cli_parse_seconds("bench", "--timeout", optarg,
+                             &b->lg.connect_timeout_ms);
+  case OPT_JSON:
+    b->json = true;
+    return 0;
+  case 'h':
+    fputs(help, stdout);
+    return -1;
+  case ':':
+    return cli_bad_option("bench", "option '%s' needs a value", argv);
+  default:
+    return cli_bad_option("bench", "unknown option '%s'", argv);
+  }
+}
+
+static int parse(bench_cli *b, int argc, char **argv) {
+  static const struct option longs[] = {
+      {"mode", required_argument, NULL, OPT_MODE},
+      {"conns", required_argument, NULL, 'c'},
+      {"pipeline", required_argument, NULL, 'p'},
+      {"size", required_argument, NULL, 's'},
+      {"framing", required_argument, NULL, 'f'},
+      {"payload", required_argument, NULL, OPT_PAYLOAD},
+      {"duration", required_argument, NULL, 'd'},
+      {"requests", required_argument, NULL, 'n'},
+      {"warmup", required_argument, NULL, OPT_WARMUP},
+      {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+      {"json", no_argument, NULL, OPT_JSON},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  int opt, r;
+
+  memset(b, 0, sizeof(*b));
+  cli_common_init(&b->c, "bench");
+  b->lg.conns = 50;
+  b->lg.pipeline = 1;
+  b->lg.size = 64;
+  b->lg.duration_ms = 10000;
+  b->lg.warmup_ms = 1000;
+  b->lg.connect_timeout_ms = 10000;
+  opterr = 0;
+  while ((opt = getopt_long(argc, argv, ":c:p:s:f:d:n:qh", longs, NULL)) !=
+         -1) {
+    if ((r = cli_common_option(&b->c, opt, optarg)) != 0) {
+      if (r == 2)
+        return EXIT_USAGE;
+      continue;
+    }
+    if ((r = parse_one(b, opt, argv)) != 0)
+      return r;
+  }
+  if (optind >= argc)
+    return cli_usage_error("bench", "missing ADDRESS");
+  if (optind + 1 < argc)
+    return cli_usage_error("bench", "unexpected argument '%s'",
+                           argv[optind + 1]);
+  if (cli_parse_addr("bench", argv[optind], &b->lg.addr))
+    return EXIT_USAGE;
+  return 0;
+}
+
+/* Checks that the options fit together. */
+static int check(bench_cli *b) {
+  lg_opts *o = &b->lg;
+  bool udp = o->addr.transport == SK_UDP;
+
+  if (b->requests_set && b->duration_set)
+    return cli_usage_error("bench", "--duration and --requests exclude "
+                                    "each other");
+  if (o->mode == LG_UDP && !udp)
+    return cli_usage_error("bench", "--mode udp needs a udp:// address");
+  if (udp && o->mode != LG_UDP)
+    return cli_usage_error("bench", "a udp:// address needs --mode udp");
+  if (cli_common_apply(&b->c, udp ? SK_FRAME_RAW : SK_FRAME_LINE))
+    return EXIT_USAGE;
+  o->framing = b->c.framing;
+  if (udp && o->framing.mode == SK_FRAME_LEN)
+    return cli_usage_error("bench", "-f %s cannot be used over UDP",
+                           b->c.framing_text);
+  if (o->payload != NULL && o->mode == LG_UDP)
+    return cli_usage_error("bench", "--payload needs --mode echo or stream");
+  if (o->mode == LG_UDP && o->size < 16)
+    return cli_usage_error("bench", "--mode udp needs --size 16 or more "
+                                    "(each datagram carries a sequence "
+                                    "number)");
+  if (o->mode == LG_ECHO && o->framing.mode == SK_FRAME_RAW)
+    return cli_usage_error("bench", "--mode echo needs message framing "
+                                    "(line or len): raw bytes have no "
+                                    "replies to count");
+  if (o->payload == NULL && o->size > o->framing.max_frame)
+    return cli_usage_error("bench", "--size %zu is over --max-frame %zu",
+                           o->size, o->framing.max_frame);
+  if (o->framing.mode == SK_FRAME_LINE && o->payload != NULL &&
+      strchr(o->payload, '\n') != NULL)
+    return cli_usage_error("bench", "--payload holds a newline, which line "
+                                    "framing cannot carry");
+  o->progress = b->c.verbosity >= 0 && !b->json && isatty(STDERR_FILENO);
+  return 0;
+}
+
+/* ---------------------------------------------------------------- report */
+
+static double us(const sk_hist *h, double p) {
+  return (double)sk_hist_percentile(h, p) / 1e3;
+}
+
+static void report_table(const bench_cli *b, const lg_result *r) {
+  const lg_opts *o = &b->lg;
+  static const char *const modes[] = {"echo", "stream", "udp"};
+  char where[SK_ADDR_STRLEN], framing[32];
+  double s = r->seconds > 0 ? r->seconds : 1e-9;
+  const sk_hist *h = r->latency_ns;
+
+  sk_addr_format(&o->addr, where, sizeof(where));
+  sk_framing_format(&o->framing, framing, sizeof(framing));
+  printf("sockit bench: %s %s, %u connection%s, pipeline %u, %zu-byte "
+         "messages, %s framing, %.2f s measured\n",
+         modes[o->mode], where, o->conns, o->conns == 1 ? "" : "s",
+         o->pipeline, o->payload != NULL ? strlen(o->payload) : o->size,
+         framing, r->seconds);
+  printf("  %-12s %14llu  (%.1f/s)\n",
+         o->mode == LG_STREAM ? "messages" : "requests",
+         (unsigned long long)r->requests, (double)r->requests / s);
+  printf("  %-12s %14.2f MB/s sent, %.2f MB/s received\n", "throughput",
+         (double)r->bytes_sent / s / 1e6, (double)r->bytes_received / s / 1e6);
+  printf("  %-12s %14llu", "errors", (unsigned long long)r->errors);
+  if (r->mismatches || r->lost)
+    printf("  (%llu mismatched, %llu lost)",
+           (unsigned long long)r->mismatches, (unsigned long long)r->lost);
+  printf("\n");
+  if (o->mode != LG_STREAM && sk_hist_count(h) > 0)
+    printf("  %-12s p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  "
+           "max %.1f us  (mean %.1f us)\n",
+           "latency", us(h, 50), us(h, 90), us(h, 99), us(h, 99.9),
+           (double)sk_hist_max(h) / 1e3, sk_hist_mean(h) / 1e3);
+  if (r->first_error[0] != '\0')
+    printf("  %-12s %s\n", "first error", r->first_error);
+}
+
+/* JSON strings here are addresses and framing names: escape the few
+ * characters that need it all the same. */
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s != '\0'; s++) {
+    if (*s == '"' || *s == '\\')
+      printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      printf("\\u%04x", (unsigned char)*s);
+    else
+      putchar(*s);
+  }
+  putchar('"');
+}
+
+static void report_json(const bench_cli *b, const lg_result *r) {
+  const lg_opts *o = &b->lg;
+  static const char *const modes[] = {"echo", "stream", "udp"};
+  char where[SK_ADDR_STRLEN], framing[32];
+  double s = r->seconds > 0 ? r->seconds : 1e-9;
+  const sk_hist *h = r->latency_ns;
+
+  sk_addr_format(&o->addr, where, sizeof(where));
+  sk_framing_format(&o->framing, framing, sizeof(framing));
+  printf("{\"mode\":\"%s\",\"address\":", modes[o->mode]);
+  json_string(where);
+  printf(",\"conns\":%u,\"pipeline\":%u,\"size\":%zu,\"framing\":\"%s\"",
+         o->conns, o->pipeline,
+         o->payload != NULL ? strlen(o->payload) : o->size, framing);
+  printf(",\"duration_s\":%.6f,\"requests\":%llu,\"requests_per_s\":%.3f",
+         r->seconds, (unsigned long long)r->requests,
+         (double)r->requests / s);
+  printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mb_per_s\":%.3f",
+         (unsigned long long)r->bytes_sent,
+         (unsigned long long)r->bytes_received,
+         (double)(o->mode == LG_STREAM ? r->bytes_sent : r->bytes_received) /
+             s / 1e6);
+  printf(",\"errors\":%llu,\"mismatches\":%llu,\"lost\":%llu",
+         (unsigned long long)r->errors, (unsigned long long)r->mismatches,
+         (unsigned long long)r->lost);
+  if (o->mode == LG_STREAM || sk_hist_count(h) == 0)
+    printf(",\"latency_us\":null");
+  else
+    printf(",\"latency_us\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+           "\"p99_9\":%.3f,\"max\":%.3f,\"mean\":%.3f}",
+           us(h, 50), us(h, 90), us(h, 99), us(h, 99.9),
+           (double)sk_hist_max(h) / 1e3, sk_hist_mean(h) / 1e3);
+  if (r->first_error[0] != '\0') {
+    printf(",\"first_error\":");
+    json_string(r->first_error);
+  }
+  printf("}\n");
+}
+
+int cli_bench(int argc, char **argv) {
+  bench_cli b;
+  lg_result r;
+  int err;
+
+  err = parse(&b, argc, argv);
+  if (err)
+    return err < 0 ? 0 : err;
+  err = check(&b);
+  if (err)
+    return err;
+  cli_setup_process();
+  err = lg_run(&b.lg, &r);
+  if (err) {
+    cli_error("bench: %s", sk_strerror(err));
+    return 1;
+  }
+  if (b.json)
+    report_json(&b, &r);
+  else
+    report_table(&b, &r);
+  if (r.first_error[0] != '\0')
+    cli_error("bench: %s", r.first_error);
+  sk_hist_free(r.latency_ns);
+  return r.errors == 0 && r.requests > 0 ? 0 : 1;
+}
