@@ -60,8 +60,7 @@ static int parse_mode(const char *s, lg_mode *out) {
   else if (strcmp(s, "udp") == 0)
     *out = LG_UDP;
   else
-    return cli_usage_error("bench", "unknown mode '%s' (echo, stream, udp)",
-                           s);
+    return cli_usage_error("bench", "unknown mode '%s' (echo, stream, udp)", s);
   return 0;
 }
 
@@ -89,12 +88,11 @@ static int parse_one(bench_cli *b, int opt, char **argv) {
     return 0;
   case 'd':
     b->duration_set = true;
-    return cli_parse_seconds("bench", "--duration", optarg,
-                             &b->lg.duration_ms);
+    return cli_parse_seconds("bench", "--duration", optarg, &b->lg.duration_ms);
   case 'n':
     b->requests_set = true;
-    return cli_parse_uint("bench", "--requests", optarg, 1,
-                          (uint64_t)1 << 48, &b->lg.requests);
+    return cli_parse_uint("bench", "--requests", optarg, 1, (uint64_t)1 << 48,
+                          &b->lg.requests);
   case OPT_WARMUP:
     return cli_parse_seconds("bench", "--warmup", optarg, &b->lg.warmup_ms);
   case OPT_TIMEOUT:
@@ -218,9 +216,9 @@ static void report_table(const bench_cli *b, const lg_result *r) {
   sk_framing_format(&o->framing, framing, sizeof(framing));
   printf("sockit bench: %s %s, %u connection%s, pipeline %u, %zu-byte "
          "messages, %s framing, %.2f s measured\n",
-         modes[o->mode], where, o->conns, o->conns == 1 ? "" : "s",
-         o->pipeline, o->payload != NULL ? strlen(o->payload) : o->size,
-         framing, r->seconds);
+         modes[o->mode], where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
+         o->payload != NULL ? strlen(o->payload) : o->size, framing,
+         r->seconds);
   printf("  %-12s %14llu  (%.1f/s)\n",
          o->mode == LG_STREAM ? "messages" : "requests",
          (unsigned long long)r->requests, (double)r->requests / s);
@@ -228,8 +226,8 @@ static void report_table(const bench_cli *b, const lg_result *r) {
          (double)r->bytes_sent / s / 1e6, (double)r->bytes_received / s / 1e6);
   printf("  %-12s %14llu", "errors", (unsigned long long)r->errors);
   if (r->mismatches || r->lost)
-    printf("  (%llu mismatched, %llu lost)",
-           (unsigned long long)r->mismatches, (unsigned long long)r->lost);
+    printf("  (%llu mismatched, %llu lost)", (unsigned long long)r->mismatches,
+           (unsigned long long)r->lost);
   printf("\n");
   if (o->mode != LG_STREAM && sk_hist_count(h) > 0)
     printf("  %-12s p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  "
@@ -270,8 +268,7 @@ static void report_json(const bench_cli *b, const lg_result *r) {
          o->conns, o->pipeline,
          o->payload != NULL ? strlen(o->payload) : o->size, framing);
   printf(",\"duration_s\":%.6f,\"requests\":%llu,\"requests_per_s\":%.3f",
-         r->seconds, (unsigned long long)r->requests,
-         (double)r->requests / s);
+         r->seconds, (unsigned long long)r->requests, (double)r->requests / s);
   printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mb_per_s\":%.3f",
          (unsigned long long)r->bytes_sent,
          (unsigned long long)r->bytes_received,

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define TICK_MS 100
-#define DRAIN_MS 2000       /* wait this long for replies at the end */
+#define DRAIN_MS 2000             /* wait this long for replies at the end */
 #define UDP_LOST_NS 1000000000ull /* a datagram unanswered for 1 s is lost */
 #define PORTS_PER_SOURCE 20000    /* connections per 127.0.0.x source */
 #define SEQ_DIGITS 16
@@ -41,9 +41,9 @@ struct lg {
   const lg_opts *o;
   lg_result *r;
   lg_conn *conns;
-  char *msg;        /* the request being built */
-  char *tmpl;       /* what every request looks like */
-  size_t overhead;  /* framing bytes around a message */
+  char *msg;       /* the request being built */
+  char *tmpl;      /* what every request looks like */
+  size_t overhead; /* framing bytes around a message */
   uv_timer_t tick;
   uv_idle_t refill; /* stream mode: keep every connection writing */
   enum phase phase;
@@ -275,8 +275,8 @@ static void stream_fill(lg_conn *c) {
   lg *g = c->g;
   size_t n = msg_size(g);
 
-  for (int budget = 64; budget > 0 && may_send(g) && c->opened &&
-                        !c->closed && sk_peer_writable(c->peer, n);
+  for (int budget = 64; budget > 0 && may_send(g) && c->opened && !c->closed &&
+                        sk_peer_writable(c->peer, n);
        budget--) {
     if (sk_peer_send(c->peer, g->tmpl, n) != 0)
       return;

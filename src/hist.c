@@ -16,7 +16,6 @@
 #include "internal.h"
 
 #include <float.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,7 +156,9 @@ static uint64_t rank_of(double p, uint64_t count) {
   x = p / 100.0 * (double)count;
   if (x >= (double)count) /* rounding, or count above 2^53 */
     return count;
-  r = (uint64_t)ceil(x);
+  r = (uint64_t)x; /* x < count, so this fits; rounded up below */
+  if ((double)r < x)
+    r++;
   if (r > 1 && (double)(r - 1) >= x - 4 * DBL_EPSILON * x)
     r--;
   if (r < 1)
@@ -169,7 +170,8 @@ static uint64_t rank_of(double p, uint64_t count) {
  * from the bottom, O(7424).  Its midpoint is clamped to [min, max], which
  * both makes a histogram of one value exact and keeps a bucket that holds
  * the minimum or maximum from reporting a value nobody recorded beyond
- * them.  The top rank is the maximum itself, so p = 100 is exact. */
+ * them.  The first and last ranks are the recorded minimum and maximum
+ * themselves, so those are exact, p = 100 among them. */
 uint64_t sk_hist_percentile(const sk_hist *h, double p) {
   uint64_t rank;
   uint64_t seen = 0;

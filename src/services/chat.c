@@ -130,7 +130,7 @@ static void tell(member *m, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void tell(member *m, const char *fmt, ...) {
-  notice n;
+  notice n = {.len = 0};
   va_list ap;
 
   va_start(ap, fmt);
@@ -144,7 +144,7 @@ static void announce(chat *c, member *except, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void announce(chat *c, member *except, const char *fmt, ...) {
-  notice n;
+  notice n = {.len = 0};
   va_list ap;
 
   va_start(ap, fmt);
