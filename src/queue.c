@@ -15,6 +15,16 @@
 
 static void write_cb(uv_write_t *req, int status);
 
+/* What a corked, empty queue gathers during one read callback: replies
+ * wait here, then go to the kernel in one uv_try_write, so the common
+ * request/response round costs one write and no allocation.  Only the
+ * stream being read is corked, so one buffer per thread is enough. */
+static _Thread_local struct {
+  sk__wq *owner;
+  size_t len;
+  char data[SK__READ_BUF];
+} gather;
+
 void sk__wq_init(sk__wq *q, uv_stream_t *stream, size_t cap) {
   memset(q, 0, sizeof(*q));
   q->stream = stream;
@@ -150,16 +160,55 @@ static int copy_in(sk__wq *q, const char *p, size_t n) {
   return 0;
 }
 
+/* Moves gathered bytes into the queue proper, keeping their order. */
+static int spill_gathered(sk__wq *q) {
+  size_t n = gather.len;
+
+  if (gather.owner != q)
+    return 0;
+  gather.owner = NULL;
+  gather.len = 0;
+  q->queued -= n;
+  return copy_in(q, gather.data, n);
+}
+
+/* Gathers bufs while q is corked and holds nothing else.  Returns false
+ * when they do not fit (the caller queues them the ordinary way). */
+static bool gather_corked(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
+  size_t total = 0;
+
+  if (!q->corked || q->head != NULL ||
+      (gather.owner != NULL && gather.owner != q))
+    return false;
+  for (unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  if (gather.len + total > sizeof(gather.data))
+    return false;
+  for (unsigned i = 0; i < n; i++) {
+    memcpy(gather.data + gather.len, bufs[i].base, bufs[i].len);
+    gather.len += bufs[i].len;
+  }
+  gather.owner = q;
+  q->queued += total;
+  if (q->queued >= q->cap)
+    q->was_full = true;
+  return true;
+}
+
 int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
-  int done = try_direct(q, bufs, n);
+  int done, err;
   size_t skip;
 
+  if (gather_corked(q, bufs, n))
+    return 0;
+  if ((err = spill_gathered(q)) != 0)
+    return err;
+  done = try_direct(q, bufs, n);
   if (done < 0)
     return done;
   skip = (size_t)done;
   for (unsigned i = 0; i < n; i++) {
     size_t len = bufs[i].len;
-    int err;
     if (skip >= len) {
       skip -= len;
       continue;
@@ -175,9 +224,12 @@ int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
 
 int sk__wq_write_buf(sk__wq *q, sk_buf *b) {
   uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
-  int done = try_direct(q, &one, 1);
+  int done, err;
   sk__chunk *c;
 
+  if ((err = spill_gathered(q)) != 0)
+    return err;
+  done = try_direct(q, &one, 1);
   if (done < 0)
     return done;
   if ((size_t)done == b->len)
@@ -194,11 +246,47 @@ int sk__wq_write_buf(sk__wq *q, sk_buf *b) {
 }
 
 void sk__wq_uncork(sk__wq *q) {
+  uv_buf_t one;
+  int r;
+
   q->corked = false;
+  if (gather.owner == q) {
+    one = uv_buf_init(gather.data, (unsigned)gather.len);
+    r = q->head == NULL ? uv_try_write(q->stream, &one, 1) : 0;
+    if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS) {
+      gather.owner = NULL;
+      gather.len = 0;
+      if (q->on_error != NULL)
+        q->on_error(q, r);
+      return;
+    }
+    if (r > 0) {
+      q->queued -= (size_t)r;
+      memmove(gather.data, gather.data + r, gather.len - (size_t)r);
+      gather.len -= (size_t)r;
+    }
+    if (spill_gathered(q) != 0 && q->on_error != NULL) {
+      q->on_error(q, UV_ENOMEM);
+      return;
+    }
+    if (q->queued == 0) {
+      if (q->was_full && q->on_drain != NULL) {
+        q->was_full = false;
+        q->on_drain(q);
+      }
+      if (q->on_empty != NULL)
+        q->on_empty(q);
+      return;
+    }
+  }
   start_write(q);
 }
 
 void sk__wq_clear(sk__wq *q) {
+  if (gather.owner == q) {
+    gather.owner = NULL;
+    gather.len = 0;
+  }
   while (q->head != NULL) {
     sk__chunk *c = q->head;
     q->head = c->next;
