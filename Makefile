@@ -69,6 +69,10 @@ run: $(BUILD)/sockit
 	@echo "sockit chat on 127.0.0.1:8000 -- join with: $(BUILD)/sockit connect -f line 127.0.0.1:8000  (or: nc 127.0.0.1 8000)"
 	exec $(BUILD)/sockit listen -v -s chat 127.0.0.1:8000
 
+# The side-by-side benchmark suite (long; see bench/README.md).
+bench: $(BUILD)/sockit
+	bench/run
+
 install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1
@@ -87,4 +91,4 @@ lint:
 clean:
 	rm -rf build build-san
 
-.PHONY: all test unit e2e run install lint clean
+.PHONY: all test unit e2e run bench install lint clean

@@ -1,0 +1,106 @@
+"""`sockit bench` against `sockit listen`: the report's fields, zero
+errors, and errors counted when replies are wrong."""
+import json
+
+import pytest
+
+from helpers import run_sockit
+
+
+def bench_json(*args, timeout=60):
+    r = run_sockit(["bench", "--json", "-q"] + list(args), timeout=timeout)
+    out = r.stdout.decode()
+    assert out.count("\n") == 1, (out, r.stderr)
+    return r, json.loads(out)
+
+
+@pytest.mark.parametrize("framing", ["line", "len", "len:2le"])
+def test_echo_report(start_server, framing):
+    srv = start_server("-s", "echo", "-f", framing, "tcp://127.0.0.1:0")
+    r, j = bench_json("-c", "4", "-p", "4", "-s", "100", "-f", framing,
+                      "-d", "0.5", "--warmup", "0.2", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["mode"] == "echo" and j["conns"] == 4 and j["pipeline"] == 4
+    assert j["size"] == 100 and j["errors"] == 0 and j["mismatches"] == 0
+    assert j["requests"] > 100
+    assert 0.4 < j["duration_s"] < 1.5
+    assert abs(j["requests_per_s"] - j["requests"] / j["duration_s"]) < 1
+    lat = j["latency_us"]
+    assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["p99_9"] <= lat["max"]
+    overhead = {"line": 1, "len": 4, "len:2le": 2}[framing]
+    assert j["bytes_received"] == j["requests"] * (100 + overhead)
+
+
+def test_requests_count_exact(start_server):
+    srv = start_server("-s", "echo", "-f", "line", "tcp://127.0.0.1:0")
+    r, j = bench_json("-c", "3", "-p", "2", "-n", "1000", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 1000 and j["errors"] == 0
+
+
+def test_wrong_replies_are_errors(start_server):
+    """upper changes every reply: each one is a mismatch and the exit
+    status says so."""
+    srv = start_server("-s", "upper", "-f", "line", "tcp://127.0.0.1:0")
+    r, j = bench_json("-c", "2", "-n", "200", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 1
+    assert j["mismatches"] == 200 and j["errors"] == 200
+
+
+def test_payload_counts_replies(start_server):
+    srv = start_server("-s", "upper", "-f", "line", "tcp://127.0.0.1:0")
+    r, j = bench_json("-c", "2", "-n", "300", "--payload", "ping", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 300 and j["size"] == 4
+
+
+def test_stream_mode(start_server):
+    srv = start_server("-s", "discard", "tcp://127.0.0.1:0")
+    r, j = bench_json("--mode", "stream", "-c", "2", "-s", "64K", "-f", "raw",
+                      "-d", "0.5", "--warmup", "0", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["latency_us"] is None
+    assert j["bytes_sent"] >= j["requests"] * 65536 > 0
+    assert j["mb_per_s"] > 1
+
+
+def test_udp_mode(start_server):
+    srv = start_server("-s", "echo", "udp://127.0.0.1:0")
+    r, j = bench_json("--mode", "udp", "-c", "2", "-p", "4", "-n", "2000",
+                      "udp://127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 2000 and j["lost"] == 0 and j["errors"] == 0
+    assert j["latency_us"]["p50"] > 0
+
+
+def test_connection_refused_is_an_error():
+    from helpers import free_tcp_port
+    holder, port = free_tcp_port()
+    r, j = bench_json("-c", "2", "-d", "0.3", "127.0.0.1:%d" % port)
+    holder.close()
+    assert r.returncode == 1
+    assert j["errors"] == 2 and j["requests"] == 0
+    assert "connection refused" in j["first_error"]
+
+
+def test_human_table(start_server):
+    srv = start_server("-s", "echo", "-f", "line", "tcp://127.0.0.1:0")
+    r = run_sockit(["bench", "-c", "2", "-n", "100", "127.0.0.1:%d" % srv.port], timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert out.startswith("sockit bench: echo tcp://127.0.0.1:")
+    for word in ("requests", "throughput", "errors", "latency", "p99.9"):
+        assert word in out, out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--mode", "udp", "127.0.0.1:1"], "--mode udp needs a udp:// address"),
+    (["-f", "raw", "127.0.0.1:1"], "needs message framing"),
+    (["-d", "1", "-n", "5", "127.0.0.1:1"], "exclude each other"),
+    (["--mode", "nope", "127.0.0.1:1"], "unknown mode 'nope'"),
+    (["-c", "0", "127.0.0.1:1"], "--conns: 0 is out of range"),
+])
+def test_usage_errors(args, msg):
+    r = run_sockit(["bench"] + args, timeout=10)
+    assert r.returncode == 2
+    assert msg.encode() in r.stderr, r.stderr
