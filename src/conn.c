@@ -105,6 +105,7 @@ static void maybe_finish(sk_peer *p) {
 static void shutdown_cb(uv_shutdown_t *req, int status) {
   sk_peer *p = req->data;
 
+  free(req);
   if (status == UV_ECANCELED)
     return;
   if (status < 0) {
@@ -115,15 +116,23 @@ static void shutdown_cb(uv_shutdown_t *req, int status) {
 }
 
 static void do_shutdown(sk_peer *p) {
+  uv_shutdown_t *req;
   int err;
 
   if (p->shut || p->closing)
     return;
+  req = malloc(sizeof(*req));
   p->shut = true;
-  p->shutdown_req.data = p;
-  err = uv_shutdown(&p->shutdown_req, &p->h.stream, shutdown_cb);
-  if (err)
+  if (req == NULL) {
+    sk_peer_close(p, UV_ENOMEM);
+    return;
+  }
+  req->data = p;
+  err = uv_shutdown(req, &p->h.stream, shutdown_cb);
+  if (err) {
+    free(req);
     sk_peer_close(p, err == UV_ENOTCONN ? 0 : err);
+  }
 }
 
 void sk_peer_end(sk_peer *p) {

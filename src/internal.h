@@ -49,9 +49,9 @@ typedef struct sk__wq {
   size_t queued;     /* bytes in the queue, in flight included */
   size_t cap;        /* soft cap: sk__wq_full() above it */
   bool in_flight;
-  bool was_full; /* reached cap since the last drain callback */
-  bool corked;   /* queue only; sk__wq_uncork() writes it all at once */
-  uv_write_t req;
+  bool was_full;   /* reached cap since the last drain callback */
+  bool corked;     /* queue only; sk__wq_uncork() writes it all at once */
+  uv_write_t *req; /* while a uv_write is in flight: idle peers hold none */
   void (*on_error)(struct sk__wq *q, int err);
   void (*on_drain)(struct sk__wq *q); /* below cap/2 after being full */
   void (*on_empty)(struct sk__wq *q); /* everything written */
@@ -115,7 +115,6 @@ struct sk_peer {
   } h;
   sk__wq wq;
   sk_decoder dec;
-  uv_shutdown_t shutdown_req;
   uv_timer_t *connect_timer; /* client connect timeout */
   uv_connect_t *connect_req;
   struct sockaddr_storage *targets; /* client: addresses left to try */
@@ -123,10 +122,11 @@ struct sk_peer {
   unsigned ntargets, target;
   bool retrying; /* client: handle closing to try the next address */
   /* UDP */
-  uv_udp_t *udp;                    /* shared socket of the server */
-  struct sockaddr_storage udp_addr; /* remote address */
-  struct sk_peer *hnext;            /* UDP server: next in hash bucket */
-  size_t udp_queued;                /* UDP client: bytes in uv_udp_send */
+  uv_udp_t *udp;                     /* shared socket of the server */
+  struct sockaddr_storage *udp_addr; /* UDP server: the remote address,
+                                        allocated with the peer */
+  struct sk_peer *hnext;             /* UDP server: next in hash bucket */
+  size_t udp_queued;                 /* UDP client: bytes in uv_udp_send */
 };
 
 /* Stream peers (conn.c). */

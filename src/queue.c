@@ -64,7 +64,13 @@ static void start_write(sk__wq *q) {
     return;
   for (c = q->unsent; c != NULL && n < WQ_IOV; c = c->next, n++)
     iov[n] = uv_buf_init(c->buf->data + c->off, (unsigned)c->len);
-  err = uv_write(&q->req, q->stream, iov, n, write_cb);
+  if (q->req == NULL && (q->req = malloc(sizeof(*q->req))) == NULL) {
+    if (q->on_error != NULL)
+      q->on_error(q, UV_ENOMEM);
+    return;
+  }
+  q->req->data = q;
+  err = uv_write(q->req, q->stream, iov, n, write_cb);
   if (err) {
     if (q->on_error != NULL)
       q->on_error(q, err);
@@ -87,10 +93,14 @@ static void release_written(sk__wq *q) {
 }
 
 static void write_cb(uv_write_t *req, int status) {
-  sk__wq *q = SK__CONTAINER_OF(req, sk__wq, req);
+  sk__wq *q = req->data;
 
   q->in_flight = false;
   release_written(q);
+  if (q->unsent == NULL) { /* nothing more to write: give the request up */
+    free(q->req);
+    q->req = NULL;
+  }
   if (status < 0) {
     if (status != UV_ECANCELED && q->on_error != NULL)
       q->on_error(q, status);
@@ -295,4 +305,6 @@ void sk__wq_clear(sk__wq *q) {
   q->tail = NULL;
   q->unsent = NULL;
   q->queued = 0;
+  free(q->req); /* called once no write is in flight */
+  q->req = NULL;
 }

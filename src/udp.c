@@ -37,7 +37,7 @@ static size_t *queued_of(sk_peer *p) {
 int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
                       sk_buf *shared) {
   const struct sockaddr *to =
-      p->server != NULL ? (const struct sockaddr *)&p->udp_addr : NULL;
+      p->server != NULL ? (const struct sockaddr *)p->udp_addr : NULL;
   size_t *queued = queued_of(p), total = 0;
   udp_send *u;
   uv_buf_t one;
@@ -141,13 +141,13 @@ static sk_peer **bucket(sk_server *s, const struct sockaddr *sa) {
 
 static sk_peer *lookup(sk_server *s, const struct sockaddr *sa) {
   for (sk_peer *p = *bucket(s, sa); p != NULL; p = p->hnext)
-    if (sa_equal((struct sockaddr *)&p->udp_addr, sa))
+    if (sa_equal((struct sockaddr *)p->udp_addr, sa))
       return p;
   return NULL;
 }
 
 static void unhash(sk_server *s, sk_peer *p) {
-  sk_peer **pp = bucket(s, (struct sockaddr *)&p->udp_addr);
+  sk_peer **pp = bucket(s, (struct sockaddr *)p->udp_addr);
 
   while (*pp != p)
     pp = &(*pp)->hnext;
@@ -166,7 +166,7 @@ static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
       return NULL;
     sk_peer_close(old, SK_EIDLE);
   }
-  p = calloc(1, sizeof(*p));
+  p = calloc(1, sizeof(*p) + sizeof(*p->udp_addr)); /* address after */
   if (p == NULL)
     return NULL;
   p->kind = SK__PEER_UDP;
@@ -176,7 +176,8 @@ static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
   p->framing = s->opts.framing;
   p->max_queue = s->opts.max_queue;
   p->udp = &s->h.udp;
-  memcpy(&p->udp_addr, sa, sa_len(sa));
+  p->udp_addr = (struct sockaddr_storage *)(p + 1);
+  memcpy(p->udp_addr, sa, sa_len(sa));
   sk_sockaddr_format(sa, p->name, sizeof(p->name));
   sk__server_link(s, p);
   b = bucket(s, sa);
