@@ -370,6 +370,15 @@ void *sk_peer_data(const sk_peer *p) {
   return p->data;
 }
 
+int sk__peer_fileno(const sk_peer *p) {
+  uv_os_fd_t fd;
+
+  if (p->kind != SK__PEER_STREAM || p->closing ||
+      uv_fileno(&p->h.handle, &fd) != 0)
+    return -1;
+  return fd;
+}
+
 const char *sk_peer_name(const sk_peer *p) {
   return p->name;
 }

@@ -81,7 +81,7 @@ typedef enum sk__peer_kind {
 /* The read buffer of a loop's streams: reads are consumed synchronously
  * by the decoder, so one buffer serves every connection and an idle
  * connection holds none. */
-#define SK__READ_BUF 65536
+#define SK__READ_BUF (256 * 1024)
 void sk__read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sk__read_release(const uv_buf_t *buf);
 
@@ -132,8 +132,9 @@ struct sk_peer {
 /* Stream peers (conn.c). */
 sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
                       size_t max_queue, const sk_handler *h, void *ctx);
-void sk__conn_start(sk_peer *p);      /* on_open, then start reading */
-void sk__conn_closed(uv_handle_t *h); /* the close callback of a stream */
+void sk__conn_start(sk_peer *p);       /* on_open, then start reading */
+void sk__conn_closed(uv_handle_t *h);  /* the close callback of a stream */
+int sk__peer_fileno(const sk_peer *p); /* a stream's descriptor, or -1 */
 
 /* UDP peers (udp.c).  Pausing a UDP peer stops reading the socket it
  * shares until no peer of that socket is paused: the kernel then drops

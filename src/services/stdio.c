@@ -11,8 +11,13 @@
 #include "services/services.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef union stream_u {
@@ -45,6 +50,7 @@ typedef struct stdio_svc {
   bool in_blocked; /* a peer's queue is over its cap */
   uv_fs_t in_req;
   char *in_buf;
+  struct send_job *job; /* stdin sent with sendfile(2), or NULL */
   sk_decoder in_dec;
 
   /* stdout */
@@ -62,12 +68,14 @@ typedef struct stdio_svc {
 
 static void update_stdin(stdio_svc *st);
 static void restart_linger(stdio_svc *st);
+static void free_state(stdio_svc *st);
 
 /* ------------------------------------------------------------- finishing */
 
 /* Done once finishing, with stdout flushed and every peer closed. */
 static void check_done(stdio_svc *st) {
-  if (!st->finishing || st->finished || st->out_q.queued > 0 || st->npeers > 0)
+  if (!st->finishing || st->finished || st->npeers > 0 ||
+      (st->out_q.queued > 0 && !st->out_broken))
     return;
   st->finished = true;
   if (st->o.on_done != NULL)
@@ -242,11 +250,8 @@ static void in_fs_cb(uv_fs_t *req) {
   uv_fs_req_cleanup(req);
   st->in_reading = false;
   if (st->destroyed) {
-    if (st->handles == 0) {
-      sk__wq_clear(&st->out_q);
-      free(st->in_buf);
-      free(st);
-    }
+    if (st->handles == 0)
+      free_state(st);
     return;
   }
   if (r > 0)
@@ -256,6 +261,95 @@ static void in_fs_cb(uv_fs_t *req) {
   else
     stdin_error(st, (int)r);
   update_stdin(st);
+}
+
+/* ----------------------------------------------------- stdin by sendfile */
+
+/* A regular file sent raw to one stream peer goes by sendfile(2): the
+ * kernel moves page cache to socket without a copy through user space.
+ * It runs in the thread pool, on a duplicate of the socket so that a
+ * close on the loop's side cannot hand its number to another file; the
+ * thread waits for room with poll(2) and checks `cancel` between waits.
+ * The write queue stays empty meanwhile: the file is the only writer. */
+typedef struct send_job {
+  uv_work_t req;
+  stdio_svc *st;
+  int sock;
+  atomic_int cancel;
+  int err;
+} send_job;
+
+#define SENDFILE_CHUNK (4 << 20)
+
+static void send_work(uv_work_t *req) {
+  send_job *j = SK__CONTAINER_OF(req, send_job, req);
+
+  while (!atomic_load(&j->cancel)) {
+    ssize_t n = sendfile(j->sock, STDIN_FILENO, NULL, SENDFILE_CHUNK);
+    if (n > 0)
+      continue;
+    if (n == 0)
+      return; /* the end of the file */
+    if (errno == EAGAIN) {
+      struct pollfd pfd = {.fd = j->sock, .events = POLLOUT};
+      poll(&pfd, 1, 100);
+    } else if (errno != EINTR) {
+      j->err = -errno;
+      return;
+    }
+  }
+}
+
+
+static void send_done(uv_work_t *req, int status) {
+  send_job *j = SK__CONTAINER_OF(req, send_job, req);
+  stdio_svc *st = j->st;
+  int err = status < 0 ? status : j->err;
+  bool cancelled = atomic_load(&j->cancel);
+
+  close(j->sock);
+  free(j);
+  st->job = NULL;
+  st->in_reading = false;
+  if (st->destroyed) {
+    if (st->handles == 0)
+      free_state(st);
+    return;
+  }
+  if (cancelled)
+    return;
+  if (err < 0)
+    stdin_error(st, err);
+  else
+    stdin_eof(st);
+}
+
+/* Starts sending stdin to p with sendfile when that applies.  Returns
+ * true when it did. */
+static bool start_sendfile(stdio_svc *st, sk_peer *p) {
+  struct stat sb;
+  send_job *j;
+  int fd = sk__peer_fileno(p);
+
+  if (st->in_stream || st->o.framing.mode != SK_FRAME_RAW || st->o.keep_open ||
+      sk_peer_transport(p) == SK_UDP || fd < 0 ||
+      fstat(STDIN_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
+    return false;
+  j = calloc(1, sizeof(*j));
+  if (j == NULL)
+    return false;
+  j->st = st;
+  j->sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (j->sock < 0 ||
+      uv_queue_work(st->loop, &j->req, send_work, send_done) != 0) {
+    if (j->sock >= 0)
+      close(j->sock);
+    free(j);
+    return false;
+  }
+  st->job = j;
+  st->in_reading = true;
+  return true;
 }
 
 static void update_stdin(stdio_svc *st) {
@@ -273,6 +367,11 @@ static void update_stdin(stdio_svc *st) {
       uv_read_stop(&st->in.stream);
     }
     st->in_reading = want;
+    return;
+  }
+  if (st->job != NULL) {
+    if (!want && st->finishing)
+      atomic_store(&st->job->cancel, 1);
     return;
   }
   if (want && !st->in_reading) {
@@ -325,6 +424,8 @@ static void stdio_open(sk_peer *p, void *ctx) {
   st->in_started = true;
   if (st->in_eof && sk_peer_transport(p) != SK_UDP)
     sk_peer_end(p);
+  if (!st->in_eof && !st->in_reading && start_sendfile(st, p))
+    return;
   st->in_blocked = peers_full(st);
   update_stdin(st);
 }
@@ -463,6 +564,11 @@ static void handle_closed(uv_handle_t *h) {
 
   if (--st->handles > 0 || !st->destroyed || (!st->in_stream && st->in_reading))
     return;
+  free_state(st);
+}
+
+/* The last step: no handle is open and no thread-pool work is pending. */
+static void free_state(stdio_svc *st) {
   sk__wq_clear(&st->out_q);
   free(st->in_buf);
   free(st);
@@ -475,7 +581,9 @@ static void stdio_destroy(void *state) {
 
   st->destroyed = true;
   sk_decoder_free(&st->in_dec);
-  if (!st->in_stream && st->in_reading)
+  if (st->job != NULL)
+    atomic_store(&st->job->cancel, 1);
+  else if (!st->in_stream && st->in_reading)
     uv_cancel((uv_req_t *)&st->in_req);
   if (st->in_stream)
     uv_close(&st->in.handle, handle_closed);
