@@ -229,12 +229,12 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread > 0) {
     if (p->server != NULL)
       sk__server_touch(p);
-    /* Replies to every message of this read leave in one write. */
-    p->wq.corked = true;
+    /* What the messages of this read cause, to this peer or others,
+     * leaves in one write per peer. */
+    sk__batch_begin();
     err = sk_decoder_feed(&p->dec, buf->base, (size_t)nread, on_frame, p);
     sk__read_release(buf);
-    if (!p->closing)
-      sk__wq_uncork(&p->wq);
+    sk__batch_end();
     if (err < 0)
       sk_peer_close(p, err);
     else

@@ -51,6 +51,7 @@ typedef struct sk__wq {
   bool in_flight;
   bool was_full;   /* reached cap since the last drain callback */
   bool corked;     /* queue only; sk__wq_uncork() writes it all at once */
+  struct sk__wq *batch_next; /* in the current batch's list */
   uv_write_t *req; /* while a uv_write is in flight: idle peers hold none */
   void (*on_error)(struct sk__wq *q, int err);
   void (*on_drain)(struct sk__wq *q); /* below cap/2 after being full */
@@ -66,6 +67,12 @@ int sk__wq_write_buf(sk__wq *q, sk_buf *b);
 bool sk__wq_full(const sk__wq *q);
 /* Writes what was queued while corked, in one go. */
 void sk__wq_uncork(sk__wq *q);
+
+/* Batches: between begin and end (nested calls count), writes to any
+ * queue are held, and each queue written to goes out in one write at the
+ * end.  Used around the handling of one read. */
+void sk__batch_begin(void);
+void sk__batch_end(void);
 /* Drops everything queued (the stream is closing). */
 void sk__wq_clear(sk__wq *q);
 
