@@ -49,8 +49,8 @@ typedef struct sk__wq {
   size_t queued;     /* bytes in the queue, in flight included */
   size_t cap;        /* soft cap: sk__wq_full() above it */
   bool in_flight;
-  bool was_full;   /* reached cap since the last drain callback */
-  bool corked;     /* queue only; sk__wq_uncork() writes it all at once */
+  bool was_full; /* reached cap since the last drain callback */
+  bool corked;   /* queue only; sk__wq_uncork() writes it all at once */
   struct sk__wq *batch_next; /* in the current batch's list */
   uv_write_t *req; /* while a uv_write is in flight: idle peers hold none */
   void (*on_error)(struct sk__wq *q, int err);

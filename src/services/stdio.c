@@ -300,7 +300,6 @@ static void send_work(uv_work_t *req) {
   }
 }
 
-
 static void send_done(uv_work_t *req, int status) {
   send_job *j = SK__CONTAINER_OF(req, send_job, req);
   stdio_svc *st = j->st;
