@@ -201,24 +201,43 @@ static int check(bench_cli *b) {
 
 /* ---------------------------------------------------------------- report */
 
+/* What both reports start from. */
+typedef struct report_head {
+  const char *mode;
+  char where[SK_ADDR_STRLEN];
+  char framing[32];
+  size_t size;
+  double seconds; /* never 0, to divide by */
+} report_head;
+
+static void report_head_init(report_head *m, const bench_cli *b,
+                             const lg_result *r) {
+  static const char *const modes[] = {"echo", "stream", "udp"};
+  const lg_opts *o = &b->lg;
+
+  m->mode = modes[o->mode];
+  sk_addr_format(&o->addr, m->where, sizeof(m->where));
+  sk_framing_format(&o->framing, m->framing, sizeof(m->framing));
+  m->size = o->payload != NULL ? strlen(o->payload) : o->size;
+  m->seconds = r->seconds > 0 ? r->seconds : 1e-9;
+}
+
 static double us(const sk_hist *h, double p) {
   return (double)sk_hist_percentile(h, p) / 1e3;
 }
 
 static void report_table(const bench_cli *b, const lg_result *r) {
   const lg_opts *o = &b->lg;
-  static const char *const modes[] = {"echo", "stream", "udp"};
-  char where[SK_ADDR_STRLEN], framing[32];
-  double s = r->seconds > 0 ? r->seconds : 1e-9;
   const sk_hist *h = r->latency_ns;
+  report_head m;
+  double s;
 
-  sk_addr_format(&o->addr, where, sizeof(where));
-  sk_framing_format(&o->framing, framing, sizeof(framing));
+  report_head_init(&m, b, r);
+  s = m.seconds;
   printf("sockit bench: %s %s, %u connection%s, pipeline %u, %zu-byte "
          "messages, %s framing, %.2f s measured\n",
-         modes[o->mode], where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
-         o->payload != NULL ? strlen(o->payload) : o->size, framing,
-         r->seconds);
+         m.mode, m.where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
+         m.size, m.framing, r->seconds);
   printf("  %-12s %14llu  (%.1f/s)\n",
          o->mode == LG_STREAM ? "messages" : "requests",
          (unsigned long long)r->requests, (double)r->requests / s);
@@ -255,18 +274,16 @@ static void json_string(const char *s) {
 
 static void report_json(const bench_cli *b, const lg_result *r) {
   const lg_opts *o = &b->lg;
-  static const char *const modes[] = {"echo", "stream", "udp"};
-  char where[SK_ADDR_STRLEN], framing[32];
-  double s = r->seconds > 0 ? r->seconds : 1e-9;
   const sk_hist *h = r->latency_ns;
+  report_head m;
+  double s;
 
-  sk_addr_format(&o->addr, where, sizeof(where));
-  sk_framing_format(&o->framing, framing, sizeof(framing));
-  printf("{\"mode\":\"%s\",\"address\":", modes[o->mode]);
-  json_string(where);
+  report_head_init(&m, b, r);
+  s = m.seconds;
+  printf("{\"mode\":\"%s\",\"address\":", m.mode);
+  json_string(m.where);
   printf(",\"conns\":%u,\"pipeline\":%u,\"size\":%zu,\"framing\":\"%s\"",
-         o->conns, o->pipeline,
-         o->payload != NULL ? strlen(o->payload) : o->size, framing);
+         o->conns, o->pipeline, m.size, m.framing);
   printf(",\"duration_s\":%.6f,\"requests\":%llu,\"requests_per_s\":%.3f",
          r->seconds, (unsigned long long)r->requests, (double)r->requests / s);
   printf(",\"bytes_sent\":%llu,\"bytes_received\":%llu,\"mb_per_s\":%.3f",

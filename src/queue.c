@@ -103,6 +103,17 @@ static void release_written(sk__wq *q) {
     q->tail = NULL;
 }
 
+/* Tells the owner the queue went down: drained, or empty. */
+static void notify_lower(sk__wq *q) {
+  if (q->was_full && q->queued <= q->cap / 2) {
+    q->was_full = false;
+    if (q->on_drain != NULL)
+      q->on_drain(q);
+  }
+  if (q->queued == 0 && q->on_empty != NULL)
+    q->on_empty(q);
+}
+
 static void write_cb(uv_write_t *req, int status) {
   sk__wq *q = req->data;
 
@@ -118,13 +129,7 @@ static void write_cb(uv_write_t *req, int status) {
     return;
   }
   start_write(q);
-  if (q->was_full && q->queued <= q->cap / 2) {
-    q->was_full = false;
-    if (q->on_drain != NULL)
-      q->on_drain(q);
-  }
-  if (q->queued == 0 && q->on_empty != NULL)
-    q->on_empty(q);
+  notify_lower(q);
 }
 
 /* Offers bufs to the kernel while nothing else is queued.  Returns the
@@ -319,17 +324,6 @@ static int try_flush(sk__wq *q) {
   if (q->head == NULL)
     q->tail = NULL;
   return 0;
-}
-
-/* Tells the owner the queue went down: drained, or empty. */
-static void notify_lower(sk__wq *q) {
-  if (q->was_full && q->queued <= q->cap / 2) {
-    q->was_full = false;
-    if (q->on_drain != NULL)
-      q->on_drain(q);
-  }
-  if (q->queued == 0 && q->on_empty != NULL)
-    q->on_empty(q);
 }
 
 void sk__wq_uncork(sk__wq *q) {
