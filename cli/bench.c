@@ -17,10 +17,15 @@ static const char help[] =
     "\n"
     "      --mode MODE        echo (default): request/response, every reply\n"
     "                         checked against its request; stream: one-way\n"
-    "                         bulk, MB/s; udp: datagram echo, loss counted\n"
+    "                         bulk, MB/s; udp: datagram echo, loss counted;\n"
+    "                         chat: every client sends lines to a chat room\n"
+    "                         and reads the others' (deliveries/s, latency\n"
+    "                         from send to delivery)\n"
+    "      --stall N          chat: N more clients that never read\n"
     "  -c, --conns N          connections (default 50); above 20000 to a\n"
     "                         127.x address, sources spread over 127.0.0.x\n"
-    "  -p, --pipeline P       requests in flight per connection (default 1)\n"
+    "  -p, --pipeline P       requests in flight per connection (default 1;\n"
+    "                         chat: lines in flight per reader, 1000)\n"
     "  -s, --size BYTES       message size (default 64; K, M suffixes)\n"
     "  -f, --framing SPEC     line (default), len, len:N[be|le], raw\n"
     "      --payload TEXT     send TEXT as every request and expect one\n"
@@ -39,6 +44,7 @@ static const char help[] =
     "errors.\n";
 
 enum {
+  OPT_STALL = 299,
   OPT_MODE = 300,
   OPT_PAYLOAD,
   OPT_WARMUP,
@@ -49,7 +55,7 @@ typedef struct bench_cli {
   cli_common c;
   lg_opts lg;
   bool json;
-  bool requests_set, duration_set;
+  bool requests_set, duration_set, pipeline_set;
 } bench_cli;
 
 static int parse_mode(const char *s, lg_mode *out) {
@@ -59,8 +65,11 @@ static int parse_mode(const char *s, lg_mode *out) {
     *out = LG_STREAM;
   else if (strcmp(s, "udp") == 0)
     *out = LG_UDP;
+  else if (strcmp(s, "chat") == 0)
+    *out = LG_CHAT;
   else
-    return cli_usage_error("bench", "unknown mode '%s' (echo, stream, udp)", s);
+    return cli_usage_error("bench",
+                           "unknown mode '%s' (echo, stream, udp, chat)", s);
   return 0;
 }
 
@@ -79,6 +88,12 @@ static int parse_one(bench_cli *b, int opt, char **argv) {
     if (cli_parse_uint("bench", "--pipeline", optarg, 1, 65536, &v))
       return EXIT_USAGE;
     b->lg.pipeline = (unsigned)v;
+    b->pipeline_set = true;
+    return 0;
+  case OPT_STALL:
+    if (cli_parse_uint("bench", "--stall", optarg, 0, 1000000, &v))
+      return EXIT_USAGE;
+    b->lg.stall = (unsigned)v;
     return 0;
   case 's':
     return cli_parse_size("bench", "--size", optarg, 0, (uint64_t)1 << 30,
@@ -122,6 +137,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
       {"duration", required_argument, NULL, 'd'},
       {"requests", required_argument, NULL, 'n'},
       {"warmup", required_argument, NULL, OPT_WARMUP},
+      {"stall", required_argument, NULL, OPT_STALL},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
       {"json", no_argument, NULL, OPT_JSON},
@@ -180,14 +196,27 @@ static int check(bench_cli *b) {
                            b->c.framing_text);
   if (o->payload != NULL && o->mode == LG_UDP)
     return cli_usage_error("bench", "--payload needs --mode echo or stream");
-  if (o->mode == LG_UDP && o->size < 16)
-    return cli_usage_error("bench", "--mode udp needs --size 16 or more "
-                                    "(each datagram carries a sequence "
-                                    "number)");
-  if (o->mode == LG_ECHO && o->framing.mode == SK_FRAME_RAW)
-    return cli_usage_error("bench", "--mode echo needs message framing "
-                                    "(line or len): raw bytes have no "
-                                    "replies to count");
+  if (o->mode == LG_CHAT && o->payload != NULL)
+    return cli_usage_error("bench", "--payload does not go with --mode chat "
+                                    "(lines carry their send time)");
+  if (o->stall > 0 && (o->mode != LG_CHAT || o->stall >= o->conns))
+    return cli_usage_error("bench", "--stall needs --mode chat and fewer "
+                                    "stalled clients than --conns");
+  if (o->mode == LG_CHAT && !b->pipeline_set)
+    o->pipeline = 1000; /* lines in flight per reader */
+  if ((o->mode == LG_UDP || o->mode == LG_CHAT) && o->size < 16)
+    return cli_usage_error("bench",
+                           "--mode %s needs --size 16 or more "
+                           "(each message carries a sequence "
+                           "number or time stamp)",
+                           o->mode == LG_UDP ? "udp" : "chat");
+  if ((o->mode == LG_ECHO || o->mode == LG_CHAT) &&
+      o->framing.mode == SK_FRAME_RAW)
+    return cli_usage_error("bench",
+                           "--mode %s needs message framing "
+                           "(line or len): raw bytes have no "
+                           "messages to count",
+                           o->mode == LG_ECHO ? "echo" : "chat");
   if (o->payload == NULL && o->size > o->framing.max_frame)
     return cli_usage_error("bench", "--size %zu is over --max-frame %zu",
                            o->size, o->framing.max_frame);
@@ -212,7 +241,7 @@ typedef struct report_head {
 
 static void report_head_init(report_head *m, const bench_cli *b,
                              const lg_result *r) {
-  static const char *const modes[] = {"echo", "stream", "udp"};
+  static const char *const modes[] = {"echo", "stream", "udp", "chat"};
   const lg_opts *o = &b->lg;
 
   m->mode = modes[o->mode];
@@ -239,7 +268,9 @@ static void report_table(const bench_cli *b, const lg_result *r) {
          m.mode, m.where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
          m.size, m.framing, r->seconds);
   printf("  %-12s %14llu  (%.1f/s)\n",
-         o->mode == LG_STREAM ? "messages" : "requests",
+         o->mode == LG_STREAM ? "messages"
+         : o->mode == LG_CHAT ? "deliveries"
+                              : "requests",
          (unsigned long long)r->requests, (double)r->requests / s);
   printf("  %-12s %14.2f MB/s sent, %.2f MB/s received\n", "throughput",
          (double)r->bytes_sent / s / 1e6, (double)r->bytes_received / s / 1e6);

@@ -49,10 +49,13 @@ struct lg {
   enum phase phase;
   uint64_t start_ns, measure_ns, drain_ns;
   uint64_t issued, answered; /* for --requests: counted from the start */
+  uint64_t delivered;        /* chat: lines received by any reader */
   unsigned nclosed;
   uint64_t shown_ns, shown_requests;
   struct sockaddr_in local;
 };
+
+static void chat_fill(struct lg_conn *c);
 
 static uint64_t now_ns(void) {
   return uv_hrtime();
@@ -87,7 +90,8 @@ static void start_draining(lg *g) {
   g->drain_ns = now;
   g->r->seconds = (double)(now - g->measure_ns) / 1e9;
   for (unsigned i = 0; i < g->o->conns; i++)
-    if (g->conns[i].count == 0 || g->o->mode == LG_STREAM)
+    if (g->conns[i].count == 0 || g->o->mode == LG_STREAM ||
+        g->o->mode == LG_CHAT)
       close_conn(&g->conns[i]);
 }
 
@@ -295,8 +299,76 @@ static void refill_cb(uv_idle_t *idle) {
     uv_idle_stop(idle);
     return;
   }
-  for (unsigned i = 0; i < g->o->conns; i++)
-    stream_fill(&g->conns[i]);
+  for (unsigned i = 0; i < g->o->conns; i++) {
+    if (g->o->mode == LG_CHAT)
+      chat_fill(&g->conns[i]);
+    else
+      stream_fill(&g->conns[i]);
+  }
+}
+
+/* ------------------------------------------------------------ chat mode */
+
+/* Every reader sends lines stamped with their send time; every line
+ * reaches the other readers as "NAME: TEXT".  A shared window keeps the
+ * lines not yet delivered under `pipeline` per reader, so the send rate
+ * follows the readers, as in a real room; stalled clients (--stall) are
+ * left out of it, and the server is expected to drop them. */
+static unsigned chat_readers(const lg *g) {
+  return g->o->conns - g->o->stall;
+}
+
+static bool chat_stalled(const lg *g, const lg_conn *c) {
+  return (unsigned)(c - g->conns) >= chat_readers(g);
+}
+
+static bool chat_window_open(const lg *g) {
+  uint64_t r = chat_readers(g);
+
+  return r < 2 || g->issued * (r - 1) < g->delivered + r * g->o->pipeline;
+}
+
+static void chat_fill(lg_conn *c) {
+  lg *g = c->g;
+  size_t n = msg_size(g);
+
+  if (!c->opened || c->closed || chat_stalled(g, c))
+    return;
+  for (int budget = 16; budget > 0 && may_send(g) && chat_window_open(g) &&
+                        sk_peer_writable(c->peer, n);
+       budget--) {
+    memcpy(g->msg, g->tmpl, n);
+    format_seq(g->msg, now_ns());
+    if (sk_peer_send(c->peer, g->msg, n) != 0)
+      return;
+    g->issued++;
+    if (g->phase == MEASURE)
+      g->r->bytes_sent += n + g->overhead;
+  }
+}
+
+/* A delivered line ends with the line that was sent, whatever the server
+ * puts before it ("NAME: " for sockit, "<userN> " for ncat --chat). */
+static void chat_line(lg_conn *c, const char *msg, size_t len) {
+  lg *g = c->g;
+  size_t n = msg_size(g);
+  uint64_t sent_at, now;
+
+  if (len >= 2 && msg[0] == '*' && msg[1] == ' ')
+    return; /* a notice */
+  if (len < n || !parse_seq(msg + len - n, &sent_at) ||
+      memcmp(msg + len - n + SEQ_DIGITS, g->tmpl + SEQ_DIGITS,
+             n - SEQ_DIGITS) != 0) {
+    g->r->mismatches++;
+    return;
+  }
+  g->delivered++;
+  if (!measuring(g, sent_at))
+    return;
+  now = now_ns();
+  sk_hist_record(g->r->latency_ns, now > sent_at ? now - sent_at : 0);
+  g->r->requests++;
+  g->r->bytes_received += len + g->overhead;
 }
 
 /* ------------------------------------------------------------ callbacks */
@@ -311,7 +383,8 @@ static void on_open(sk_peer *p, void *ctx) {
     close_conn(c);
     return;
   }
-  for (unsigned i = 0; i < g->o->pipeline && may_send(g); i++) {
+  for (unsigned i = 0;
+       g->o->mode != LG_CHAT && i < g->o->pipeline && may_send(g); i++) {
     if (g->o->mode == LG_ECHO)
       echo_send(c);
     else if (g->o->mode == LG_UDP)
@@ -319,7 +392,8 @@ static void on_open(sk_peer *p, void *ctx) {
   }
   if (g->o->mode == LG_STREAM)
     stream_fill(c);
-  (void)p;
+  if (g->o->mode == LG_CHAT && chat_stalled(g, c))
+    sk_peer_pause(p);
 }
 
 static void on_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
@@ -330,6 +404,8 @@ static void on_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
     udp_reply(c, msg, len);
   else if (c->g->o->mode == LG_ECHO)
     echo_reply(c, msg, len);
+  else if (c->g->o->mode == LG_CHAT)
+    chat_line(c, msg, len);
 }
 
 static void on_drain(sk_peer *p, void *ctx) {
@@ -523,7 +599,7 @@ int lg_run(const lg_opts *o, lg_result *r) {
   uv_timer_start(&g->tick, tick_cb, TICK_MS, TICK_MS);
   uv_idle_init(&g->loop, &g->refill);
   g->refill.data = g;
-  if (o->mode == LG_STREAM)
+  if (o->mode == LG_STREAM || o->mode == LG_CHAT)
     uv_idle_start(&g->refill, refill_cb);
   err = start_conns(g);
   if (err) {

@@ -11,6 +11,7 @@ typedef enum lg_mode {
   LG_ECHO = 0,   /* request/response, replies checked */
   LG_STREAM = 1, /* one-way bulk */
   LG_UDP = 2,    /* datagram echo, loss counted */
+  LG_CHAT = 3,   /* every client sends lines, every other client reads them */
 } lg_mode;
 
 typedef struct lg_opts {
@@ -25,11 +26,13 @@ typedef struct lg_opts {
   uint64_t requests;    /* total, 0 = run for duration_ms */
   uint64_t warmup_ms;
   uint64_t connect_timeout_ms;
-  bool progress; /* a live line on stderr */
+  unsigned stall; /* chat: this many of the clients never read nor send */
+  bool progress;  /* a live line on stderr */
 } lg_opts;
 
 typedef struct lg_result {
-  uint64_t requests; /* measured: replies (echo, udp) or messages sent */
+  uint64_t requests; /* measured: replies (echo, udp), messages sent
+                       (stream) or lines delivered (chat) */
   uint64_t bytes_sent, bytes_received;
   uint64_t errors; /* failed connections, mismatches, lost datagrams */
   uint64_t mismatches;

@@ -104,3 +104,23 @@ def test_usage_errors(args, msg):
     r = run_sockit(["bench"] + args, timeout=10)
     assert r.returncode == 2
     assert msg.encode() in r.stderr, r.stderr
+
+
+def test_chat_mode(start_server):
+    """Every line reaches the other clients; deliveries are counted with
+    their latency, and a stalled client is dropped by the server without
+    errors on the readers' side."""
+    srv = start_server("-s", "chat", "--max-queue", "64K", "tcp://127.0.0.1:0")
+    r, j = bench_json("--mode", "chat", "-c", "5", "--stall", "1", "-s", "100",
+                      "-d", "1", "--warmup", "0.2", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["mode"] == "chat" and j["errors"] == 0
+    assert j["requests"] > 1000
+    assert j["latency_us"]["p50"] > 0
+    srv.wait_stderr(r"dropping .*: too slow", timeout=10)
+
+
+def test_chat_mode_needs_time_stamp_room():
+    r = run_sockit(["bench", "--mode", "chat", "-s", "8", "127.0.0.1:1"], timeout=10)
+    assert r.returncode == 2
+    assert b"--mode chat needs --size 16 or more" in r.stderr, r.stderr
