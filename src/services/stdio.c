@@ -215,10 +215,12 @@ static void stdin_eof(stdio_svc *st) {
 static void stdin_data(stdio_svc *st, const char *data, size_t len) {
   int err;
 
+  sk__batch_begin(); /* the lines of one read leave in one write */
   if (st->o.framing.mode == SK_FRAME_RAW)
     err = send_line(st, data, len);
   else
     err = sk_decoder_feed(&st->in_dec, data, len, send_line, st);
+  sk__batch_end();
   if (err == SK_EFRAMETOOBIG) {
     stdin_too_long(st);
     return;
