@@ -73,6 +73,9 @@ void sk__wq_uncork(sk__wq *q);
  * end.  Used around the handling of one read. */
 void sk__batch_begin(void);
 void sk__batch_end(void);
+/* Calls fn(arg) once at the end of the current batch (at once when there
+ * is none), before its writes go out; the same pair is called once. */
+void sk__batch_defer(void (*fn)(void *), void *arg);
 /* Drops everything queued (the stream is closing). */
 void sk__wq_clear(sk__wq *q);
 

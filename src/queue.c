@@ -24,6 +24,11 @@ static void batch_hold(sk__wq *q);
 static _Thread_local struct {
   unsigned depth;
   sk__wq *dirty;
+  struct {
+    void (*fn)(void *);
+    void *arg;
+  } defer[8]; /* run at the end of the batch, before the writes */
+  unsigned ndefer;
 } batch;
 
 /* What a corked, empty queue gathers during one read callback: replies
@@ -358,7 +363,25 @@ void sk__batch_begin(void) {
   batch.depth++;
 }
 
+void sk__batch_defer(void (*fn)(void *), void *arg) {
+  for (unsigned i = 0; i < batch.ndefer; i++)
+    if (batch.defer[i].fn == fn && batch.defer[i].arg == arg)
+      return;
+  if (batch.depth == 0 || batch.ndefer == 8) {
+    fn(arg); /* no batch to wait for, or no room: now is fine too */
+    return;
+  }
+  batch.defer[batch.ndefer].fn = fn;
+  batch.defer[batch.ndefer].arg = arg;
+  batch.ndefer++;
+}
+
 void sk__batch_end(void) {
+  /* Deferred work runs while the batch still holds its writes. */
+  while (batch.depth == 1 && batch.ndefer > 0) {
+    batch.ndefer--;
+    batch.defer[batch.ndefer].fn(batch.defer[batch.ndefer].arg);
+  }
   if (--batch.depth > 0)
     return;
   while (batch.dirty != NULL) {

@@ -23,6 +23,8 @@ typedef struct chat {
   sk_framing framing;
   member *first, *last;
   unsigned long next_guest;
+  sk_buf *said;      /* framed lines of one member, not yet sent */
+  member *said_from; /* their author */
 } chat;
 
 /* -------------------------------------------------------------- parsing */
@@ -90,8 +92,80 @@ static void send_to(member *m, sk_buf *b) {
 }
 
 /* Sends to every member in the room except `except` (may be NULL). */
+/* ------------------------------------------------------------- saying */
+
+#define SAID_MIN 4096         /* first size of the buffer of said lines */
+#define SAID_MAX (256 * 1024) /* send it once it holds this much */
+
+/* Lines a member says during one read wait in c->said, framed, and reach
+ * the room at the end of that read as one shared buffer: each member's
+ * queue takes a reference, not a copy, and one write carries them all.
+ * Anything else sent to the room flushes them first, to keep the order. */
+static void flush_said(void *arg) {
+  chat *c = arg;
+  sk_buf *b = c->said;
+
+  if (b == NULL)
+    return;
+  c->said = NULL;
+  for (member *m = c->first; m != NULL; m = m->next)
+    if (m != c->said_from && m->in_room)
+      send_to(m, b);
+  c->said_from = NULL;
+  sk_buf_unref(b);
+}
+
+/* Makes room for need more bytes of lines from m. */
+static bool said_reserve(chat *c, member *m, size_t need) {
+  sk_buf *b = c->said;
+  size_t cap;
+
+  if (b != NULL && (c->said_from != m || b->len + need > SAID_MAX))
+    flush_said(c);
+  b = c->said;
+  if (b != NULL && b->len + need <= b->cap)
+    return true;
+  cap = b != NULL ? b->cap * 2 : SAID_MIN;
+  while (cap < (b != NULL ? b->len : 0) + need)
+    cap *= 2;
+  b = realloc(b, sizeof(*b) + cap); /* only this chat holds it so far */
+  if (b == NULL)
+    return false;
+  if (c->said == NULL) {
+    b->refs = 1;
+    b->len = 0;
+    c->said_from = m;
+  }
+  b->cap = cap;
+  c->said = b;
+  return true;
+}
+
+static void say(chat *c, member *m, const char *msg, size_t len) {
+  size_t nl = strlen(m->name), total = nl + 2 + len, tlen;
+  const char *trailer = sk_frame_trailer(&c->framing, &tlen);
+  char hdr[SK_FRAME_HEADER_MAX];
+  int hlen = sk_frame_header(&c->framing, total, hdr);
+  char *p;
+
+  if (hlen < 0 || !said_reserve(c, m, (size_t)hlen + total + tlen))
+    return;
+  p = c->said->data + c->said->len;
+  memcpy(p, hdr, (size_t)hlen);
+  p += hlen;
+  memcpy(p, m->name, nl);
+  memcpy(p + nl, ": ", 2);
+  memcpy(p + nl + 2, msg, len);
+  memcpy(p + total, trailer, tlen);
+  c->said->len += (size_t)hlen + total + tlen;
+  sk__batch_defer(flush_said, c); /* at once when no read is batching */
+}
+
 static void broadcast(chat *c, member *except, const char *text, size_t len) {
-  sk_buf *b = sk_buf_frame(&c->framing, text, len);
+  sk_buf *b;
+
+  flush_said(c);
+  b = sk_buf_frame(&c->framing, text, len);
 
   if (b == NULL)
     return; /* longer than max_frame: nobody could take it */
@@ -261,8 +335,7 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   case SK__CHAT_EMPTY:
     break;
   case SK__CHAT_SAY: {
-    size_t nl = strlen(m->name), total = nl + 2 + len;
-    char *line;
+    size_t total = strlen(m->name) + 2 + len;
     if (total > c->framing.max_frame) {
       tell(m,
            "* error: message too long (%zu bytes with your name; at most "
@@ -270,14 +343,7 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
            total, c->framing.max_frame);
       break;
     }
-    line = malloc(total);
-    if (line == NULL)
-      break;
-    memcpy(line, m->name, nl);
-    memcpy(line + nl, ": ", 2);
-    memcpy(line + nl + 2, msg, len);
-    broadcast(c, m, line, total);
-    free(line);
+    say(c, m, msg, len);
     break;
   }
   case SK__CHAT_NICK:
@@ -341,7 +407,10 @@ static int chat_create(uv_loop_t *loop, const sk_service_opts *o,
 }
 
 static void chat_destroy(void *state) {
-  free(state);
+  chat *c = state;
+
+  sk_buf_unref(c->said); /* flushed at every read's end: NULL here */
+  free(c);
 }
 
 static const sk_handler chat_handler = {
