@@ -188,6 +188,7 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
                            o->c.framing_text);
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
+  o->so.nodelay = !(*svc)->nagle;
   return 0;
 }
 

@@ -261,6 +261,11 @@ typedef struct sk_server_opts {
   unsigned max_conns;       /* 0 = no limit; UDP: peers kept (4096) */
   int backlog;              /* listen(2) backlog (511) */
   uint64_t idle_timeout_ms; /* 0 = never; UDP peers are forgotten then */
+  /* TCP_NODELAY on accepted connections (1, the default): replies leave
+   * at once.  0 leaves Nagle's algorithm on, so that many small writes
+   * merge into fewer packets: a chat room fanning lines out to many
+   * members gains half again in deliveries/s. */
+  int nodelay;
 } sk_server_opts;
 
 /* Fills opts with the defaults named above and line framing. */
@@ -380,6 +385,7 @@ typedef struct sk_service {
   const char *summary;
   sk_frame_mode default_mode;
   int udp_ok;
+  int nagle; /* prefers sk_server_opts.nodelay = 0 (fan-out services) */
   /* Creates the state; returns 0 or an error. */
   int (*create)(uv_loop_t *loop, const sk_service_opts *opts, void **state);
   /* Releases it; called after every peer closed.  May close handles. */

@@ -149,6 +149,7 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   }
   p->targets = targets;
   p->ntargets = (unsigned)n;
+  p->nodelay = true;
   if (opts->local_addr != NULL) {
     p->local = malloc(sizeof(*p->local));
     if (p->local != NULL)

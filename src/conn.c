@@ -271,7 +271,7 @@ static void update_reading(sk_peer *p) {
 
 void sk__conn_start(sk_peer *p) {
   if (p->transport == SK_TCP)
-    uv_tcp_nodelay(&p->h.tcp, 1);
+    uv_tcp_nodelay(&p->h.tcp, p->nodelay);
   p->opened = true;
   if (p->handler->on_open != NULL)
     p->handler->on_open(p, p->ctx);

@@ -115,6 +115,7 @@ struct sk_peer {
   bool user_paused; /* sk_peer_pause */
   bool self_paused; /* own queue over cap */
   bool reading;
+  bool nodelay; /* TCP: Nagle's algorithm off */
   char name[64];
   /* Streams */
   union {

@@ -25,6 +25,7 @@ void sk_server_opts_init(sk_server_opts *o) {
   sk_framing_parse(&o->framing, "line");
   o->max_queue = (size_t)1 << 20;
   o->backlog = 511;
+  o->nodelay = 1;
 }
 
 const sk_addr *sk_server_addr(const sk_server *s) {
@@ -216,6 +217,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(UV_ENOMEM));
     return;
   }
+  p->nodelay = s->opts.nodelay != 0;
   sk__server_link(s, p);
   err = uv_accept(listener, &p->h.stream);
   if (err) {

@@ -425,6 +425,7 @@ const sk_service sk__service_chat = {
     .summary = "a chat room: every message to every other client",
     .default_mode = SK_FRAME_LINE,
     .udp_ok = 1,
+    .nagle = 1,
     .create = chat_create,
     .destroy = chat_destroy,
     .handler = &chat_handler,
