@@ -4,6 +4,7 @@
 #   make test            unit tests (cmocka) and end-to-end tests (pytest)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make run             the chat server on 127.0.0.1:8000
+#   make bench           the side-by-side suite (BENCH_ARGS=--quick: short)
 #   make install PREFIX=/usr/local
 
 PREFIX   ?= /usr/local
@@ -71,7 +72,7 @@ run: $(BUILD)/sockit
 
 # The side-by-side benchmark suite (long; see bench/README.md).
 bench: $(BUILD)/sockit
-	bench/run
+	bench/run $(BENCH_ARGS)
 
 install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \

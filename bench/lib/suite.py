@@ -1,0 +1,356 @@
+"""sockit's side-by-side benchmark suite.  Run through bench/run, which
+installs the peers first; `bench/run --help` lists the options.
+
+Each scenario's cases run once per repetition, in reverse order on every
+other repetition, and each figure is the median over the repetitions.
+Results go to OUT/latest.md, OUT/latest.json and OUT/ratios.png, and the
+summary table is printed at the end.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import proc
+import report
+import scenarios
+from proc import BenchError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def size_arg(text):
+    m = re.fullmatch(r"(\d+)([KMG]?)i?B?", text.strip(), re.I)
+    if not m:
+        raise argparse.ArgumentTypeError("'%s' is not a size (e.g. 256M, 2G)" % text)
+    n = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2).upper()]
+    if n < (1 << 20):
+        raise argparse.ArgumentTypeError("'%s': at least 1M" % text)
+    return n
+
+
+def positive(kind):
+    def check(text):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("'%s' is not a number" % text)
+        if v <= 0:
+            raise argparse.ArgumentTypeError("'%s' must be above 0" % text)
+        return v
+    return check
+
+
+def parse_args(argv):
+    names = [s[0] for s in scenarios.SCENARIOS]
+    ap = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Runs sockit side by side with redis, nc, socat, ncat, iperf3 and "
+                    "sockperf on loopback, and writes bench/results/latest.md and "
+                    "ratios.png.  Full run: about 13 minutes on 2 cores; --quick: about 2.")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 repetition, 2 s runs, 256M file, 5,000 connections")
+    ap.add_argument("--runs", type=positive(int),
+                    help="repetitions of each scenario; figures are medians (default 5; quick 1)")
+    ap.add_argument("--duration", type=positive(float),
+                    help="seconds measured per run (default 5; quick 2)")
+    ap.add_argument("--warmup", type=float,
+                    help="unmeasured seconds before each run (default 1; quick 0.5)")
+    ap.add_argument("--bulk-size", type=size_arg,
+                    help="size of the file sent in the bulk scenario (default 2G; quick 256M)")
+    ap.add_argument("--conns", type=positive(int),
+                    help="idle connections to open (default 100000; quick 5000)")
+    ap.add_argument("--chat-clients", type=positive(int), default=100,
+                    help="clients in the chat room (default 100)")
+    ap.add_argument("--chat-client", choices=("c", "python"), default="c",
+                    help="the chat load client: bench/lib/chatload.c, built with cc at the "
+                         "start (default), or chatload.py, which saturates its core sooner")
+    ap.add_argument("--only", metavar="LIST",
+                    help="comma-separated scenarios to run, from: " + ", ".join(names))
+    ap.add_argument("--sockit", default=os.path.join(ROOT, "build", "sockit"),
+                    help="the sockit binary (default build/sockit)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"),
+                    help="where latest.md, latest.json and ratios.png go (default bench/results)")
+    ap.add_argument("--no-pin", action="store_true",
+                    help="let the scheduler place servers and clients (default: servers on "
+                         "one CPU, clients on another)")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="keep the servers' stderr logs (their directory is printed)")
+    a = ap.parse_args(argv)
+    q = a.quick
+    defaults = {"runs": 1 if q else 5, "duration": 2.0 if q else 5.0,
+                "warmup": 0.5 if q else 1.0, "bulk_size": (256 if q else 2048) << 20,
+                "conns": 5000 if q else 100000}
+    for k, v in defaults.items():
+        if getattr(a, k) is None:
+            setattr(a, k, v)
+    if a.warmup < 0:
+        ap.error("--warmup: must not be negative")
+    a.only = [s.strip() for s in a.only.split(",")] if a.only else names
+    for s in a.only:
+        if s not in names:
+            ap.error("--only: unknown scenario '%s' (%s)" % (s, ", ".join(names)))
+    return a
+
+
+class Config:
+    """What every case sees: the options, the sockit binary and whether its
+    bench command works, a scratch directory, calibration from earlier runs."""
+
+    def __init__(self, a, tmpdir):
+        self.__dict__.update(vars(a))
+        # A copy, so that a rebuild during the run cannot mix two binaries
+        # in one set of results.
+        self.sockit = os.path.join(tmpdir, "sockit")
+        shutil.copy2(os.path.abspath(a.sockit), self.sockit)
+        self.bench_cmd = [self.sockit, "bench"]
+        self.tmpdir = tmpdir
+        with open(self.sockit, "rb") as f:
+            self.sockit_sha = hashlib.sha256(f.read()).hexdigest()
+        self.chat_cmd, self.chat_why = self._chat_client(a.chat_client)
+        try:
+            self.git_rev = subprocess.run(
+                ["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            self.git_rev = ""
+        self.bulk_path = None
+        self.calibration = {}
+        self.bench_ok, self.bench_why = self._probe_bench()
+        # Where a server and its client run changes a round trip from ~15 us
+        # (same CPU: a direct hand-off) to ~60 us (two CPUs: a cross-CPU
+        # wake-up), and the scheduler picks either at random.  Pinning makes
+        # every contender pay the same.
+        cpus = sorted(os.sched_getaffinity(0))
+        if a.no_pin or len(cpus) < 2:
+            self.server_cpus = self.client_cpus = None
+        else:
+            self.server_cpus, self.client_cpus = {cpus[0]}, {cpus[1]}
+
+    def _chat_client(self, which):
+        """The chat load client's argv: the C one, built now, or the
+        Python one when asked for or when cc fails."""
+        py = [sys.executable, os.path.join(scenarios.HERE, "chatload.py")]
+        if which == "python":
+            return py, "Python client (--chat-client python)"
+        exe = os.path.join(self.tmpdir, "chatload")
+        try:
+            r = subprocess.run(["cc", "-O2", "-o", exe,
+                                os.path.join(scenarios.HERE, "chatload.c")],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode == 0:
+                return [exe], "C client (bench/lib/chatload.c)"
+            why = r.stderr.strip()[-200:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = str(e)
+        log("cannot build bench/lib/chatload.c (%s): the chat scenario uses the "
+            "Python client" % why)
+        return py, "Python client (cc failed)"
+
+    def _probe_bench(self):
+        try:
+            rc, out, err, _ = proc.run(self.bench_cmd + ["--help"], timeout=10)
+        except (BenchError, OSError) as e:
+            return False, str(e)
+        if rc != 0:
+            return False, (err.strip().splitlines() or ["exit %d" % rc])[0]
+        return True, ""
+
+
+def log(msg):
+    sys.stderr.write("[%s] %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def run_scenario(cfg, key, title, cases):
+    """Runs every case cfg.runs times (order reversed on odd repetitions)
+    and returns {case id: {"label", "group", "runs": [...], "unavailable"}}."""
+    res = {c.id: {"label": c.label, "group": c.group, "runs": [], "errors": [],
+                  "unavailable": c.unavailable(cfg)} for c in cases}
+    for rep in range(cfg.runs):
+        order = cases if rep % 2 == 0 else cases[::-1]
+        for c in order:
+            r = res[c.id]
+            if r["unavailable"] or (c.once and rep > 0):
+                continue
+            t0 = time.monotonic()
+            try:
+                fig = c.run(cfg)
+                r["runs"].append(fig)
+                log("%s run %d/%d  %-40s %s (%.1f s)" % (key, rep + 1, cfg.runs, c.id,
+                                                         report.brief(fig), time.monotonic() - t0))
+            except BenchError as e:
+                r["errors"].append(str(e))
+                log("%s run %d/%d  %-40s FAILED: %s" % (key, rep + 1, cfg.runs, c.id, e))
+            except Exception as e:   # a bug in the harness: say so and go on
+                r["errors"].append("harness error: %r" % e)
+                log("%s run %d/%d  %-40s HARNESS ERROR\n%s" % (key, rep + 1, cfg.runs, c.id,
+                                                             traceback.format_exc()))
+    for r in res.values():
+        r["median"] = median_of(r["runs"])
+        if r["unavailable"]:
+            log("%s: %s" % (title, r["unavailable"]))
+    return res
+
+
+def median_of(runs):
+    """The median of every numeric figure over the runs that had it; notes
+    are kept when they differ from one run to the next."""
+    if not runs:
+        return None
+    out = {}
+    keys = []
+    for r in runs:
+        keys += [k for k in r if k not in keys]
+    for k in keys:
+        vals = [r[k] for r in runs if isinstance(r.get(k), (int, float)) and r.get(k) is not None]
+        if vals:
+            out[k] = statistics.median(vals)
+            if len(vals) > 1:
+                out[k + "__min"], out[k + "__max"] = min(vals), max(vals)
+        else:
+            # Notes: each distinct part once, however many runs said it.
+            parts = []
+            for r in runs:
+                for part in str(r.get(k) or "").split("; "):
+                    if part and part not in parts:
+                        parts.append(part)
+            if parts:
+                out[k] = "; ".join(parts[:5]) + (" …" if len(parts) > 5 else "")
+    out["n"] = len(runs)
+    return out
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cores": os.cpu_count(), "model": model, "kernel": platform.release(),
+            "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def versions(cfg):
+    def first_line(argv):
+        try:
+            rc, out, err, _ = proc.run(argv, timeout=10)
+            text = (out + err).strip().splitlines()
+            return text[0].strip() if text else "?"
+        except (BenchError, OSError):
+            return "not installed"
+    v = {"sockit": first_line([cfg.sockit, "--version"])}
+    v["sockit"] += ", sha256 %s" % cfg.sockit_sha[:12]
+    if cfg.git_rev:
+        v["sockit"] += " (git %s at the start)" % cfg.git_rev
+    for name, argv in (("redis-server", ["redis-server", "--version"]),
+                       ("iperf3", ["iperf3", "--version"]),
+                       ("ncat", ["ncat", "--version"]),
+                       ("sockperf", ["sockperf", "--version"])):
+        v[name] = first_line(argv)
+    try:
+        m = re.search(r"socat version \S+", proc.run(["socat", "-V"], timeout=10)[1])
+        v["socat"] = m.group(0) if m else "?"
+    except (BenchError, OSError):
+        v["socat"] = "not installed"
+    v["nc"] = "netcat-openbsd " + first_line(
+        ["dpkg-query", "-W", "-f", "${Version}", "netcat-openbsd"])
+    return v
+
+
+def main(argv):
+    a = parse_args(argv)
+    if not os.access(a.sockit, os.X_OK):
+        sys.stderr.write("bench/run: no sockit binary at %s (run make first)\n" % a.sockit)
+        return 1
+    tmpdir = tempfile.mkdtemp(prefix="sockit-bench-")
+    cfg = Config(a, tmpdir)
+    progs = versions(cfg)   # now: the copy of sockit goes with tmpdir
+
+    def on_signal(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, on_signal)   # also when started in the background
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+    log("sockit bench suite: %d run(s) of %g s (+%g s warm-up), bulk file %d MiB, "
+        "%d connections, %d chat clients; scenarios: %s"
+        % (cfg.runs, cfg.duration, cfg.warmup, cfg.bulk_size >> 20, cfg.conns,
+           cfg.chat_clients, ", ".join(cfg.only)))
+    if not cfg.bench_ok:
+        log("sockit bench is not available (%s): its cases are skipped" % cfg.bench_why)
+    results = {}
+    t_start = time.monotonic()
+    status = 0
+    try:
+        for key, title, make in scenarios.SCENARIOS:
+            if key not in cfg.only:
+                continue
+            log("== %s" % title)
+            t0 = time.monotonic()
+            results[key] = {"title": title, "cases": run_scenario(cfg, key, title, make(cfg)),
+                            "seconds": time.monotonic() - t0}
+            if key == "bulk" and cfg.bulk_path:
+                os.unlink(cfg.bulk_path)
+                cfg.bulk_path = None
+    except KeyboardInterrupt:
+        log("interrupted: stopping every process started; writing the scenarios that finished")
+        status = 130
+    finally:
+        proc.stop_all()
+        if cfg.bulk_path and os.path.exists(cfg.bulk_path):
+            os.unlink(cfg.bulk_path)
+        if a.keep_logs:
+            log("server logs kept in %s" % tmpdir)
+        else:
+            subprocess.run(["rm", "-rf", tmpdir], timeout=60)
+    info = {"machine": machine(), "versions": progs,
+            "options": {k: getattr(cfg, k) for k in ("runs", "duration", "warmup",
+                                                     "bulk_size", "conns", "chat_clients",
+                                                     "quick", "server_cpus", "client_cpus",
+                                                     "chat_why")},
+            "wall_s": time.monotonic() - t_start, "interrupted": status != 0}
+    if not results:
+        log("no scenario finished: %s left as it was" % a.out)
+        return status or 1
+    os.makedirs(a.out, exist_ok=True)
+    summary = report.summary_rows(results)
+    with open(os.path.join(a.out, "latest.json"), "w") as f:
+        json.dump({"info": info, "results": results, "summary": summary}, f, indent=1,
+                  default=str)
+    md = report.markdown(info, results, summary)
+    with open(os.path.join(a.out, "latest.md"), "w") as f:
+        f.write(md)
+    png = os.path.join(a.out, "ratios.png")
+    err = report.chart(summary, png, info)
+    if err:
+        log("no chart: %s" % err)
+        if os.path.exists(png):
+            os.unlink(png)   # an old chart would not match latest.md
+    print(report.summary_text(summary))
+    log("wrote %s (%.0f s in all)" % (os.path.join(a.out, "latest.md"), info["wall_s"]))
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    finally:
+        proc.stop_all()
