@@ -479,15 +479,20 @@ class Conn:
         the behaviour under test)."""
         if self.buf:
             raise AssertionError("unexpected data %r" % bytes(self.buf))
-        old = self.sock.gettimeout()
-        self.sock.settimeout(seconds)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return
-        finally:
-            self.sock.settimeout(old)
-        raise AssertionError("expected silence, got %r" % data)
+        expect_silence(self.sock, seconds)
+
+
+def expect_silence(sock, seconds):
+    """Asserts that nothing arrives on sock for `seconds`."""
+    old = sock.gettimeout()
+    sock.settimeout(seconds)
+    try:
+        data = sock.recv(65536)
+    except socket.timeout:
+        return
+    finally:
+        sock.settimeout(old)
+    raise AssertionError("expected silence, got %r" % data)
 
 
 class Dgram:
@@ -525,15 +530,7 @@ class Dgram:
         return self.lines.pop(0).decode()
 
     def expect_silence(self, seconds):
-        old = self.sock.gettimeout()
-        self.sock.settimeout(seconds)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return
-        finally:
-            self.sock.settimeout(old)
-        raise AssertionError("expected silence, got %r" % data)
+        expect_silence(self.sock, seconds)
 
     def close(self):
         self.sock.close()

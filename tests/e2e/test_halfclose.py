@@ -19,6 +19,17 @@ def _payload(tmp_path):
     return path, hashlib.sha256(data).hexdigest()
 
 
+def _drain_digest(sock):
+    """Reads sock to its end: (bytes, sha256 hex digest)."""
+    h, n = hashlib.sha256(), 0
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return n, h.hexdigest()
+        h.update(d)
+        n += len(d)
+
+
 def test_connect_sends_all_stdin_after_server_half_closed(tmp_path):
     """A server that shuts down its sending side at once still receives
     every byte of the client's stdin file."""
@@ -33,14 +44,7 @@ def test_connect_sends_all_stdin_after_server_half_closed(tmp_path):
         c, _ = lst.accept()
         c.settimeout(20)
         c.shutdown(socket.SHUT_WR)
-        h, n = hashlib.sha256(), 0
-        while True:
-            d = c.recv(65536)
-            if not d:
-                break
-            h.update(d)
-            n += len(d)
-        got["n"], got["digest"] = n, h.hexdigest()
+        got["n"], got["digest"] = _drain_digest(c)
         c.close()
 
     t = threading.Thread(target=serve, daemon=True)
@@ -62,15 +66,9 @@ def test_listen_stdio_sends_all_stdin_to_half_closed_client(start_server, tmp_pa
         srv = start_server("tcp://127.0.0.1:0", stdin=f)
     c = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
     c.shutdown(socket.SHUT_WR)
-    h, n = hashlib.sha256(), 0
-    while True:
-        d = c.recv(65536)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
+    n, got = _drain_digest(c)
     c.close()
-    assert (n, h.hexdigest()) == (SIZE, digest)
+    assert (n, got) == (SIZE, digest)
     assert srv.wait_exit() == 0
 
 
