@@ -230,10 +230,17 @@ static void announce(chat *c, member *except, const char *fmt, ...) {
 /* Sends "* PREFIX a, b, c" to m, the list cut to fit one frame. */
 static void tell_present(chat *c, member *m, const char *prefix) {
   size_t cap = c->framing.max_frame < 65536 ? c->framing.max_frame : 65536;
-  char *line = malloc(cap + 1);
+  size_t want = 2 + strlen(prefix);
   const char *sep = "";
+  char *line;
   size_t n;
 
+  /* Sized to the room, not to the cap: O(members) twice, one allocation. */
+  for (member *o = c->first; o != NULL; o = o->next)
+    if (o->in_room)
+      want += strlen(o->name) + 2;
+  cap = want < cap ? want : cap;
+  line = malloc(cap + 1);
   if (line == NULL)
     return;
   n = (size_t)snprintf(line, cap + 1, "* %s", prefix);
