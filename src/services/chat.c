@@ -16,6 +16,7 @@ typedef struct member {
   struct member *prev, *next;
   sk_peer *peer;
   bool in_room;
+  unsigned long refused; /* lines that were not text */
   char name[SK__CHAT_NAME_MAX + 1];
 } member;
 
@@ -45,11 +46,78 @@ static bool word_is(const char *s, size_t n, const char *word) {
   return n == strlen(word) && memcmp(s, word, n) == 0;
 }
 
+/* The length of the UTF-8 sequence at s (n bytes left), or 0 when it is
+ * not a well-formed one (RFC 3629: no overlong forms, no surrogates, nothing
+ * past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  size_t k;
+
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    k = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    k = 3;
+  else if (c >= 0xF0 && c <= 0xF4)
+    k = 4;
+  else
+    return 0;
+  if (n < k)
+    return 0;
+  if (c == 0xE0)
+    lo = 0xA0; /* overlong */
+  else if (c == 0xED)
+    hi = 0x9F; /* surrogates */
+  else if (c == 0xF0)
+    lo = 0x90; /* overlong */
+  else if (c == 0xF4)
+    hi = 0x8F; /* past U+10FFFF */
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (size_t i = 2; i < k; i++)
+    if (s[i] < 0x80 || s[i] > 0xBF)
+      return 0;
+  return k;
+}
+
+const char *sk__chat_text_problem(const char *msg, size_t len, size_t *at) {
+  const unsigned char *s = (const unsigned char *)msg;
+  size_t i = 0, k;
+
+  while (i < len) {
+    if (s[i] >= 0x20 && s[i] < 0x7F) { /* the common case */
+      i++;
+      continue;
+    }
+    *at = i;
+    if (s[i] < 0x80) {
+      if (s[i] != '\t')
+        return "control character";
+      i++;
+      continue;
+    }
+    k = utf8_seq(s + i, len - i);
+    if (k == 0)
+      return "invalid UTF-8";
+    if (k == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0)
+      return "control character"; /* C1: U+0080-U+009F */
+    i += k;
+  }
+  return NULL;
+}
+
 void sk__chat_parse(const char *msg, size_t len, sk__chat_cmd *out) {
-  size_t w = 0, a;
+  size_t w = 0, a, at;
 
   out->arg = msg;
   out->arglen = len;
+  if (sk__chat_text_problem(msg, len, &at) != NULL) {
+    out->op = SK__CHAT_BADTEXT;
+    out->arg = msg + at;
+    out->arglen = 1;
+    return;
+  }
   if (len == 0) {
     out->op = SK__CHAT_EMPTY;
     return;
@@ -285,6 +353,13 @@ static void leave(chat *c, member *m, int reason) {
     announce(c, m, "* %s left", m->name);
 }
 
+static member *find_name(chat *c, const char *name, size_t n) {
+  for (member *m = c->first; m != NULL; m = m->next)
+    if (m->in_room && strlen(m->name) == n && memcmp(m->name, name, n) == 0)
+      return m;
+  return NULL;
+}
+
 static void chat_open(sk_peer *p, void *ctx) {
   chat *c = ctx;
   member *m = calloc(1, sizeof(*m));
@@ -296,7 +371,9 @@ static void chat_open(sk_peer *p, void *ctx) {
   }
   m->peer = p;
   m->in_room = true;
-  snprintf(m->name, sizeof(m->name), "guest%lu", ++c->next_guest);
+  do /* someone may have taken a guest name with /nick */
+    snprintf(m->name, sizeof(m->name), "guest%lu", ++c->next_guest);
+  while (find_name(c, m->name, strlen(m->name)) != NULL);
   m->prev = c->last;
   if (c->last != NULL)
     c->last->next = m;
@@ -309,16 +386,13 @@ static void chat_open(sk_peer *p, void *ctx) {
   announce(c, m, "* %s joined", m->name);
 }
 
-static member *find_name(chat *c, const char *name, size_t n) {
-  for (member *m = c->first; m != NULL; m = m->next)
-    if (m->in_room && strlen(m->name) == n && memcmp(m->name, name, n) == 0)
-      return m;
-  return NULL;
-}
-
 static void rename_member(chat *c, member *m, const char *name, size_t n) {
   char old[sizeof(m->name)];
 
+  if (strlen(m->name) == n && memcmp(m->name, name, n) == 0) {
+    tell(m, "* you are already %s", m->name);
+    return;
+  }
   if (find_name(c, name, n) != NULL) {
     tell(m, "* error: name taken: %.*s", (int)n, name);
     return;
@@ -328,6 +402,24 @@ static void rename_member(chat *c, member *m, const char *name, size_t n) {
   m->name[n] = '\0';
   tell(m, "* you are now %s", m->name);
   announce(c, m, "* %s is now %s", old, m->name);
+}
+
+/* A line that is not text is refused, not relayed: the sender is told
+ * why and where, and the log says so (the first time per member as a
+ * warning, after that with -v). */
+static void refuse_text(member *m, const char *msg, size_t len,
+                        const char *bad) {
+  size_t at = (size_t)(bad - msg);
+  const char *why = sk__chat_text_problem(msg, len, &at);
+  unsigned byte = (unsigned char)*bad;
+
+  m->refused++;
+  sk__log(m->refused == 1 ? SK_LOG_WARN : SK_LOG_INFO,
+          "%s (%s): line refused: %s (byte 0x%02X at offset %zu)%s",
+          sk_peer_name(m->peer), m->name, why, byte, at,
+          m->refused == 1 ? "; more are logged with -v" : "");
+  tell(m, "* error: line refused: %s (byte 0x%02X at offset %zu)", why, byte,
+       at);
 }
 
 static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
@@ -370,6 +462,11 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   case SK__CHAT_UNKNOWN:
     tell(m, "* error: unknown command: %.*s (try /who, /nick NAME, /quit)",
          (int)(cmd.arglen > 64 ? 64 : cmd.arglen), cmd.arg);
+    break;
+  case SK__CHAT_BADTEXT:
+    refuse_text(m, msg, len, cmd.arg);
+    break;
+  case SK__CHAT_NOPS:
     break;
   }
 }

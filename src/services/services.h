@@ -19,6 +19,8 @@ typedef enum sk__chat_op {
   SK__CHAT_WHO,
   SK__CHAT_QUIT,
   SK__CHAT_UNKNOWN, /* arg: the command word, '/' included */
+  SK__CHAT_BADTEXT, /* not UTF-8 text: arg is the first bad byte, arglen 1 */
+  SK__CHAT_NOPS     /* the number of ops */
 } sk__chat_op;
 
 typedef struct sk__chat_cmd {
@@ -29,6 +31,13 @@ typedef struct sk__chat_cmd {
 
 #define SK__CHAT_NAME_MAX 32
 
+/* Classifies one message.  A message must be UTF-8 text (no overlong forms,
+ * surrogates or code points past U+10FFFF) without control characters other
+ * than tab; anything else is SK__CHAT_BADTEXT whatever it starts with. */
 void sk__chat_parse(const char *msg, size_t len, sk__chat_cmd *out);
+
+/* Why a message is not chat text ("invalid UTF-8", "control character"),
+ * or NULL when it is; *at is the offset of the first bad byte. */
+const char *sk__chat_text_problem(const char *msg, size_t len, size_t *at);
 
 #endif
