@@ -27,6 +27,9 @@ static const char help[] =
     "                         the least recently active forgotten first\n"
     "      --backlog N        listen backlog (default 511)\n"
     "      --idle-timeout S   close clients idle for S seconds (0: never)\n"
+    "      --frame-timeout S  close clients whose message (a line, a\n"
+    "                         length-prefixed frame) takes longer than S\n"
+    "                         seconds from its first byte (0: never)\n"
     "  -k, --keep-open        stdio: keep serving after a client left;\n"
     "                         stdin goes to every client\n"
     "  -v, --verbose          log connects and disconnects\n"
@@ -107,6 +110,7 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
       {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
       {"backlog", required_argument, NULL, OPT_BACKLOG},
       {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+      {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
       {"keep-open", no_argument, NULL, 'k'},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -149,6 +153,11 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
                             &o->so.idle_timeout_ms))
         return EXIT_USAGE;
       break;
+    case OPT_FRAME_TIMEOUT:
+      if (cli_parse_seconds("listen", "--frame-timeout", optarg,
+                            &o->so.frame_timeout_ms))
+        return EXIT_USAGE;
+      break;
     case 'h':
       print_help();
       return -1;
@@ -186,6 +195,12 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
                            "-f %s cannot be used over UDP: datagrams keep "
                            "their own boundaries (use raw or line)",
                            o->c.framing_text);
+  if (o->so.frame_timeout_ms > 0 && addr->transport == SK_UDP)
+    return cli_usage_error("listen", "--frame-timeout applies to streams: "
+                                     "a datagram arrives whole");
+  if (o->so.frame_timeout_ms > 0 && o->c.framing.mode == SK_FRAME_RAW)
+    return cli_usage_error("listen", "--frame-timeout needs -f line or len: "
+                                     "raw data has no frames to time");
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
   o->so.nodelay = !(*svc)->nagle;

@@ -32,15 +32,16 @@ extern "C" {
 /* ---------------------------------------------------------------- errors */
 
 /* sockit's own error codes.  They lie below every UV_E* code. */
-#define SK_EFRAMETOOBIG (-5001) /* a message exceeds max_frame */
-#define SK_EBADADDR (-5002)     /* an address does not parse */
-#define SK_EBADFRAMING (-5003)  /* a framing spec does not parse */
-#define SK_ETRUNCATED (-5004)   /* the peer closed in the middle of a frame */
-#define SK_ETOOSLOW (-5005)     /* the peer's write queue overflowed */
-#define SK_EIDLE (-5006)        /* the idle timeout passed */
-#define SK_ECLOSED (-5007)      /* closed on purpose by this side */
-#define SK_EFULL (-5008)        /* refused: --max-conns reached */
-#define SK_EBADUDP (-5009)      /* the framing cannot be used over UDP */
+#define SK_EFRAMETOOBIG (-5001)  /* a message exceeds max_frame */
+#define SK_EBADADDR (-5002)      /* an address does not parse */
+#define SK_EBADFRAMING (-5003)   /* a framing spec does not parse */
+#define SK_ETRUNCATED (-5004)    /* the peer closed in the middle of a frame */
+#define SK_ETOOSLOW (-5005)      /* the peer's write queue overflowed */
+#define SK_EIDLE (-5006)         /* the idle timeout passed */
+#define SK_ECLOSED (-5007)       /* closed on purpose by this side */
+#define SK_EFULL (-5008)         /* refused: --max-conns reached */
+#define SK_EBADUDP (-5009)       /* the framing cannot be used over UDP */
+#define SK_EFRAMETIMEOUT (-5010) /* a frame took longer than frame_timeout */
 
 /* Returns a static, human-readable description of err (an SK_E* or UV_E*
  * code).  Never returns NULL. */
@@ -261,6 +262,12 @@ typedef struct sk_server_opts {
   unsigned max_conns;       /* 0 = no limit; UDP: peers kept (4096) */
   int backlog;              /* listen(2) backlog (511) */
   uint64_t idle_timeout_ms; /* 0 = never; UDP peers are forgotten then */
+  /* A frame (a line, a length-prefixed message) must arrive whole within
+   * this many ms of its first byte, or its peer is closed with
+   * SK_EFRAMETIMEOUT: a client that trickles bytes to hold a connection
+   * (slowloris) is cut although it is never idle.  The clock runs only
+   * while the server reads the peer.  0 = never; streams only. */
+  uint64_t frame_timeout_ms;
   /* TCP_NODELAY on accepted connections (1, the default): replies leave
    * at once.  0 leaves Nagle's algorithm on, so that many small writes
    * merge into fewer packets: a chat room fanning lines out to many

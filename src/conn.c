@@ -199,6 +199,7 @@ sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
 static int on_frame(void *arg, const char *msg, size_t len) {
   sk_peer *p = arg;
 
+  p->got_frame = true;
   if (p->handler->on_message != NULL)
     p->handler->on_message(p, msg, len, p->ctx);
   return p->closing ? 1 : 0;
@@ -235,10 +236,13 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     err = sk_decoder_feed(&p->dec, buf->base, (size_t)nread, on_frame, p);
     sk__read_release(buf);
     sk__batch_end();
-    if (err < 0)
+    if (err < 0) {
       sk_peer_close(p, err);
-    else
-      update_reading(p);
+      return;
+    }
+    update_reading(p);
+    if (p->server != NULL && p->reading)
+      sk__server_frame_check(p, sk_decoder_pending(&p->dec) > 0);
     return;
   }
   sk__read_release(buf);
@@ -267,6 +271,9 @@ static void update_reading(sk_peer *p) {
     uv_read_stop(&p->h.stream);
   }
   p->reading = want;
+  /* The frame clock runs only while the peer is read. */
+  if (p->server != NULL)
+    sk__server_frame_check(p, want && sk_decoder_pending(&p->dec) > 0);
 }
 
 void sk__conn_start(sk_peer *p) {

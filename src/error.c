@@ -19,6 +19,8 @@ const char *sk_strerror(int err) {
     return "closed";
   case SK_EFULL:
     return "too many connections";
+  case SK_EFRAMETIMEOUT:
+    return "frame timeout (a message arrived too slowly)";
   case SK_EBADUDP:
     return "length-prefixed framing needs a stream (UDP keeps datagram "
            "boundaries)";

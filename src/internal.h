@@ -104,6 +104,12 @@ struct sk_peer {
   sk_server *server;           /* NULL for a client */
   struct sk_peer *prev, *next; /* in the server's list, oldest activity first */
   uint64_t last_active;
+  /* Streams of a server with a frame timeout: in the list of peers with a
+   * frame begun, oldest first, while a frame is incomplete and read. */
+  struct sk_peer *fprev, *fnext;
+  uint64_t frame_started;
+  bool in_frame;  /* in that list */
+  bool got_frame; /* a frame completed during the current read */
   sk_framing framing;
   size_t max_queue;
   int close_reason;
@@ -175,10 +181,12 @@ struct sk_server {
   } h;
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
-  sk_peer *first, *last; /* open peers, least recently active first */
-  unsigned npeers;       /* peers in the list, closing ones included */
-  unsigned nactive;      /* peers opened and not yet closed */
-  sk_peer **udp_table;   /* UDP: peers by remote address (udp.c) */
+  uv_timer_t frame_timer;
+  sk_peer *first, *last;   /* open peers, least recently active first */
+  sk_peer *ffirst, *flast; /* peers with a frame begun, oldest first */
+  unsigned npeers;         /* peers in the list, closing ones included */
+  unsigned nactive;        /* peers opened and not yet closed */
+  sk_peer **udp_table;     /* UDP: peers by remote address (udp.c) */
   unsigned udp_buckets;
   sk_peer *udp_reap; /* UDP: closed peers awaiting on_close */
   uv_idle_t udp_reaper;
@@ -195,6 +203,9 @@ struct sk_server {
 void sk__server_link(sk_server *s, sk_peer *p);
 void sk__server_unlink(sk_server *s, sk_peer *p);
 void sk__server_arm_idle(sk_server *s);
+/* The frame timeout: after each read of p (pending: bytes of an incomplete
+ * frame held), and when p stops being read or closes (pending 0). */
+void sk__server_frame_check(sk_peer *p, bool pending);
 void sk__server_handle_closed(uv_handle_t *h);
 
 /* UDP servers and clients (udp.c). */

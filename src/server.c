@@ -111,6 +111,67 @@ void sk__server_arm_idle(sk_server *s) {
   uv_timer_start(&s->idle_timer, idle_cb, delay, 0);
 }
 
+/* -------------------------------------------------------- frame timeout */
+
+/* Peers with a frame begun are listed in the order their frames began, so
+ * the timer only looks at the head.  It is armed when the list stops being
+ * empty and re-armed by its own callback; a head leaving early makes it
+ * fire once for nothing, never late. */
+
+static void frame_unlink(sk_server *s, sk_peer *p) {
+  if (!p->in_frame)
+    return;
+  if (p->fprev != NULL)
+    p->fprev->fnext = p->fnext;
+  else
+    s->ffirst = p->fnext;
+  if (p->fnext != NULL)
+    p->fnext->fprev = p->fprev;
+  else
+    s->flast = p->fprev;
+  p->fprev = p->fnext = NULL;
+  p->in_frame = false;
+}
+
+static void frame_cb(uv_timer_t *t) {
+  sk_server *s = t->data;
+  uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
+
+  while (s->ffirst != NULL && s->ffirst->frame_started + limit <= now) {
+    sk_peer *p = s->ffirst;
+    frame_unlink(s, p);
+    sk_peer_close(p, SK_EFRAMETIMEOUT);
+  }
+  if (s->ffirst != NULL && !s->stopping)
+    uv_timer_start(t, frame_cb, s->ffirst->frame_started + limit - now, 0);
+}
+
+void sk__server_frame_check(sk_peer *p, bool pending) {
+  sk_server *s = p->server;
+  bool got = p->got_frame;
+
+  p->got_frame = false;
+  if (s == NULL || s->opts.frame_timeout_ms == 0)
+    return;
+  if (!pending || p->closing) {
+    frame_unlink(s, p);
+    return;
+  }
+  if (p->in_frame && !got)
+    return;           /* the same frame, still arriving */
+  frame_unlink(s, p); /* a new frame began in this read */
+  p->frame_started = sk__now(s->loop);
+  p->fprev = s->flast;
+  if (s->flast != NULL)
+    s->flast->fnext = p;
+  else
+    s->ffirst = p;
+  s->flast = p;
+  p->in_frame = true;
+  if (!s->stopping && !uv_is_active((uv_handle_t *)&s->frame_timer))
+    uv_timer_start(&s->frame_timer, frame_cb, s->opts.frame_timeout_ms, 0);
+}
+
 /* ---------------------------------------------------- stop and release */
 
 static void server_maybe_done(sk_server *s) {
@@ -147,6 +208,7 @@ void sk__server_peer_closed(sk_peer *p) {
   sk_server *s = p->server;
 
   sk__server_unlink(s, p);
+  frame_unlink(s, p);
   s->npeers--;
   if (p->opened)
     s->nactive--;
@@ -176,6 +238,7 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
   else
     uv_close(&s->h.handle, sk__server_handle_closed);
   uv_close((uv_handle_t *)&s->idle_timer, sk__server_handle_closed);
+  uv_close((uv_handle_t *)&s->frame_timer, sk__server_handle_closed);
   while (p != NULL) {
     sk_peer *next = p->next;
     if (p->opened)
@@ -355,9 +418,11 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
   }
   uv_timer_init(loop, &s->idle_timer);
   uv_timer_init(loop, &s->stop_timer);
+  uv_timer_init(loop, &s->frame_timer);
   s->idle_timer.data = s;
   s->stop_timer.data = s;
-  s->handles_open += 2;
+  s->frame_timer.data = s;
+  s->handles_open += 3;
   sk__server_arm_idle(s);
   *out = s;
   return 0;
