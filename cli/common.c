@@ -234,11 +234,8 @@ void cli_setup_process(void) {
   signal(SIGPIPE, SIG_IGN);
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
     return;
-  /* With the privilege for it, go past the hard limit up to the kernel's
-   * own (fs.nr_open); else up to the hard limit. */
-  struct rlimit want = {.rlim_cur = 1048576, .rlim_max = 1048576};
-  if (rl.rlim_max < want.rlim_max && setrlimit(RLIMIT_NOFILE, &want) == 0)
-    return;
+  /* Up to the hard limit, never past it: that one is the deployer's
+   * (ulimit -Hn), even when running as root. */
   if (rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);

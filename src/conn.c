@@ -57,8 +57,8 @@ static void log_close(sk_peer *p, int reason) {
   else if (reason == SK_EFRAMETOOBIG)
     sk__log(SK_LOG_WARN, "dropping %s: frame too large (over %zu bytes)",
             p->name, p->framing.max_frame);
-  else if (reason == SK_EFULL)
-    sk__log(SK_LOG_INFO, "refusing %s: too many connections", p->name);
+  else if (reason == SK_EFULL || reason == UV_EMFILE)
+    sk__log(SK_LOG_INFO, "refusing %s: %s", p->name, sk_strerror(reason));
   else
     sk__log(SK_LOG_WARN, "dropping %s: %s", p->name, sk_strerror(reason));
 }

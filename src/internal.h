@@ -194,11 +194,17 @@ struct sk_server {
   unsigned udp_paused;   /* UDP: peers paused; no receiving while > 0 */
   unsigned handles_open; /* listener + timers still to close */
   unsigned next_id;      /* for naming Unix peers */
+  uint64_t fd_limit;     /* RLIMIT_NOFILE, when last near it */
+  bool refusing;         /* refused the last connection (logged once) */
   bool stopping;
   bool unlink_path;
   void (*done)(void *arg);
   void *done_arg;
 };
+
+/* Connections are refused once a new descriptor's number reaches the open
+ * file limit less this many. */
+#define SK__FD_SPARE 8
 
 void sk__server_link(sk_server *s, sk_peer *p);
 void sk__server_unlink(sk_server *s, sk_peer *p);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -265,13 +266,47 @@ static void name_peer(sk_server *s, sk_peer *p) {
     snprintf(p->name, sizeof(p->name), "tcp#%u", ++s->next_id);
 }
 
+/* Whether descriptor fd is among the last SK__FD_SPARE the process may
+ * open.  The limit is read each time: prlimit(1) on a running server
+ * takes effect at once. */
+static bool near_fd_limit(sk_server *s, int fd) {
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+      rl.rlim_cur <= 2 * SK__FD_SPARE)
+    return false;
+  s->fd_limit = rl.rlim_cur;
+  return (uint64_t)fd >= rl.rlim_cur - SK__FD_SPARE;
+}
+
+/* Closes a connection that cannot be served.  The first refusal in a row
+ * is a warning that says why; the others are logged with -v only. */
+static void refuse(sk_server *s, sk_peer *p, int reason) {
+  if (!s->refusing) {
+    s->refusing = true;
+    if (reason == SK_EFULL)
+      sk__log(SK_LOG_WARN,
+              "connection limit reached (%u): refusing new connections",
+              s->opts.max_conns);
+    else
+      sk__log(SK_LOG_WARN,
+              "out of file descriptors (limit %ju, see ulimit -n): refusing "
+              "new connections",
+              (uintmax_t)s->fd_limit);
+  }
+  sk_peer_close(p, reason);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   sk_server *s = listener->data;
   sk_peer *p;
-  int err;
+  int err, fd;
 
   if (status < 0) {
-    sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(status));
+    /* Rare: libuv's reserve descriptor already handles EMFILE. */
+    if (!s->refusing)
+      sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(status));
+    s->refusing = true;
     return;
   }
   p = sk__conn_new(s->loop, s->addr.transport, &s->opts.framing,
@@ -290,8 +325,23 @@ static void on_connection(uv_stream_t *listener, int status) {
   }
   name_peer(s, p);
   if (s->opts.max_conns > 0 && s->nactive >= s->opts.max_conns) {
-    sk_peer_close(p, SK_EFULL);
+    refuse(s, p, SK_EFULL);
     return;
+  }
+  /* Descriptors are numbered lowest free first: a new one this high means
+   * the process is nearly out of them.  Refusing here keeps a few for
+   * what the service still has to open, and accepting resumes as soon as
+   * connections close.  (At the limit itself libuv's reserve descriptor
+   * accepts and closes what waits, so EMFILE never spins the loop.) */
+  fd = sk__peer_fileno(p);
+  if (fd >= 0 && near_fd_limit(s, fd)) {
+    refuse(s, p, UV_EMFILE);
+    return;
+  }
+  if (s->refusing) {
+    s->refusing = false;
+    sk__log(SK_LOG_WARN, "accepting connections again (%u open)",
+            s->nactive + 1);
   }
   s->nactive++;
   sk__log(SK_LOG_INFO, "connection from %s", p->name);
