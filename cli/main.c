@@ -24,19 +24,33 @@ static const char usage[] =
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage error.\n";
 
+/* --help and --version stand alone: a word after them is a mistake.
+ * hint, if not empty, says what was perhaps meant. */
+static int check_alone(int argc, char **argv, const char *hint) {
+  if (argc <= 2)
+    return 0;
+  return cli_usage_error(NULL, "unexpected argument '%s' after %s%s", argv[2],
+                         argv[1], hint);
+}
+
 int main(int argc, char **argv) {
   const char *cmd = argc > 1 ? argv[1] : NULL;
 
   if (cmd == NULL) {
+    fputs("sockit: missing COMMAND (listen, connect, bench)\n", stderr);
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
   if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
       strcmp(cmd, "help") == 0) {
+    if (check_alone(argc, argv, " (a command's help: sockit COMMAND --help)"))
+      return EXIT_USAGE;
     fputs(usage, stdout);
     return 0;
   }
   if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+    if (check_alone(argc, argv, ""))
+      return EXIT_USAGE;
     printf("sockit %s\n", SK_VERSION);
     return 0;
   }
