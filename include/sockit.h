@@ -258,10 +258,13 @@ typedef struct sk_server sk_server;
 
 typedef struct sk_server_opts {
   sk_framing framing;
-  size_t max_queue;         /* write queue cap per peer, bytes (1 MiB) */
-  unsigned max_conns;       /* 0 = no limit; UDP: peers kept (4096) */
-  int backlog;              /* listen(2) backlog (511) */
-  uint64_t idle_timeout_ms; /* 0 = never; UDP peers are forgotten then */
+  size_t max_queue;   /* write queue cap per peer, bytes (1 MiB) */
+  unsigned max_conns; /* 0 = no limit; UDP: peers kept (4096) */
+  int backlog;        /* listen(2) backlog (511) */
+  /* Peers that neither complete a message nor are sent anything for this
+   * many ms are closed with SK_EIDLE (UDP peers are forgotten): bytes of a
+   * message still incomplete do not count.  0 = never. */
+  uint64_t idle_timeout_ms;
   /* A frame (a line, a length-prefixed message) must arrive whole within
    * this many ms of its first byte, or its peer is closed with
    * SK_EFRAMETIMEOUT: a client that trickles bytes to hold a connection

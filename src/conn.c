@@ -228,10 +228,9 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   int err;
 
   if (nread > 0) {
-    if (p->server != NULL)
-      sk__server_touch(p);
     /* What the messages of this read cause, to this peer or others,
      * leaves in one write per peer. */
+    p->got_frame = false;
     sk__batch_begin();
     err = sk_decoder_feed(&p->dec, buf->base, (size_t)nread, on_frame, p);
     sk__read_release(buf);
@@ -240,6 +239,10 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       sk_peer_close(p, err);
       return;
     }
+    /* Activity is a whole message: bytes trickling into one that never
+     * ends keep nobody from the idle timeout (slowloris). */
+    if (p->server != NULL && p->got_frame && !p->closing)
+      sk__server_touch(p);
     update_reading(p);
     if (p->server != NULL && p->reading)
       sk__server_frame_check(p, sk_decoder_pending(&p->dec) > 0);

@@ -109,7 +109,7 @@ struct sk_peer {
   struct sk_peer *fprev, *fnext;
   uint64_t frame_started;
   bool in_frame;  /* in that list */
-  bool got_frame; /* a frame completed during the current read */
+  bool got_frame; /* a frame completed during the last read */
   sk_framing framing;
   size_t max_queue;
   int close_reason;

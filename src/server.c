@@ -151,7 +151,6 @@ void sk__server_frame_check(sk_peer *p, bool pending) {
   sk_server *s = p->server;
   bool got = p->got_frame;
 
-  p->got_frame = false;
   if (s == NULL || s->opts.frame_timeout_ms == 0)
     return;
   if (!pending || p->closing) {
