@@ -310,3 +310,97 @@ def test_who_flood_from_non_reader_is_dropped(start_server, conns):
             break
     else:
         raise AssertionError("the room stopped relaying")
+
+
+# --------------------------------------------------------- hostile input
+
+# Lines that are not UTF-8 text: (bytes, problem, offset of the bad byte).
+NOT_TEXT = [
+    (b"nul\x00inside", "control character", 3),
+    (b"\x00", "control character", 0),
+    (b"bell\x07", "control character", 4),
+    (b"esc \x1b[2J clears screens", "control character", 4),
+    (b"del\x7f", "control character", 3),
+    (b"c1 \xc2\x9b csi", "control character", 3),
+    (b"lone \x80 continuation", "invalid UTF-8", 5),
+    (b"cut \xe2\x82", "invalid UTF-8", 4),
+    (b"overlong \xc0\xaf", "invalid UTF-8", 9),
+    (b"overlong \xe0\x80\xaf", "invalid UTF-8", 9),
+    (b"surrogate \xed\xa0\x80", "invalid UTF-8", 10),
+    (b"too big \xf4\x90\x80\x80", "invalid UTF-8", 8),
+    (b"\xff\xfe", "invalid UTF-8", 0),
+    (b"/nick ev\x00il", "control character", 8),
+    (b"/who\x1b", "control character", 4),
+]
+
+
+def test_lines_that_are_not_text_are_refused(chat):
+    room, c1, c2, c3 = three(chat)
+    for data, problem, at in NOT_TEXT:
+        c1.send_msg(data)
+        want = "* error: line refused: %s (byte 0x%02X at offset %d)" % (problem, data[at], at)
+        assert c1.recv_text() == want, data
+    # Nobody else saw any of them, nor any rename: their next line is this.
+    c1.send_text("caf\u00e9 \u2615 \U0001F600 tabs\tok")
+    assert c2.recv_text() == "guest1: caf\u00e9 \u2615 \U0001F600 tabs\tok"
+    assert c3.recv_text() == "guest1: caf\u00e9 \u2615 \U0001F600 tabs\tok"
+    c2.send_text("/who")
+    assert c2.recv_text() == "* here: guest1, guest2, guest3"
+    # The first refusal is a warning in the log, the rest only with -v.
+    room.srv.wait_stderr(r"\(guest1\): line refused: control character \(byte 0x00 at offset 3\)")
+    assert len([l for l in room.srv.stderr_lines if "line refused" in l]) == 1
+
+
+def test_nick_abuse(chat):
+    room, c1, c2, c3 = three(chat)
+    # Someone takes the name the next guest would get...
+    c1.send_text("/nick guest4")
+    assert c1.recv_text() == "* you are now guest4"
+    for c in (c2, c3):
+        assert c.recv_text() == "* guest1 is now guest4"
+    # ...and the next guest gets another one: names stay unique.
+    c4 = room.join("* you are guest5; here: guest4, guest2, guest3, guest5")
+    for c in (c1, c2, c3):
+        assert c.recv_text() == "* guest5 joined"
+    # Renaming to one's own name announces nothing.
+    c2.send_text("/nick guest2")
+    assert c2.recv_text() == "* you are already guest2"
+    # Names: empty, spaces only, too long, a second word, a tab.
+    for bad in ["/nick", "/nick    ", "/nick " + "n" * 33, "/nick a b", "/nick tab\tname"]:
+        c2.send_text(bad)
+        assert c2.recv_text() == BAD_NAME, bad
+    # A rename storm with repeats: the room hears of real changes only.
+    names = ["storm", "storm", "guest3", "guest3"] * 10
+    for n in names:
+        c3.send_text("/nick " + n)
+    current = "guest3"
+    for n in names:
+        if n == current:
+            assert c3.recv_text() == "* you are already " + n
+        else:
+            assert c3.recv_text() == "* you are now " + n
+        current = n
+    c4.send_text("after the storm")
+    seen = []
+    while True:
+        line = c2.recv_text()
+        if line == "guest5: after the storm":
+            break
+        seen.append(line)
+    assert len(seen) == 20 and all(" is now " in l for l in seen), seen
+
+
+def test_empty_and_tiny_frame_floods(chat):
+    room, c1, c2, c3 = three(chat)
+    # 100,000 empty messages: ignored, nothing relayed, nobody dropped.
+    c1.send_msg(b"")  # one first, to know the framing encodes it
+    c1.sendall(c1.framing.encode(b"") * 100000)
+    # 20,000 one-byte messages: all relayed, in order, to each member.
+    c1.sendall(b"".join(c1.framing.encode(b"%c" % (97 + i % 26)) for i in range(20000)))
+    c1.send_text("end")
+    for c in (c2, c3):
+        for i in range(20000):
+            assert c.recv_text() == "guest1: %c" % (97 + i % 26)
+        assert c.recv_text() == "guest1: end"
+    c2.send_text("/who")
+    assert c2.recv_text() == "* here: guest1, guest2, guest3"

@@ -351,8 +351,9 @@ static void test_resolve_then_format(void **state) {
 static void test_strerror(void **state) {
   (void)state;
   static const int codes[] = {
-      SK_EFRAMETOOBIG, SK_EBADADDR, SK_EBADFRAMING, SK_ETRUNCATED, SK_ETOOSLOW,
-      SK_EIDLE,        SK_ECLOSED,  SK_EFULL,       SK_EBADUDP,
+      SK_EFRAMETOOBIG, SK_EBADADDR,      SK_EBADFRAMING, SK_ETRUNCATED,
+      SK_ETOOSLOW,     SK_EIDLE,         SK_ECLOSED,     SK_EFULL,
+      SK_EBADUDP,      SK_EFRAMETIMEOUT,
   };
   for (size_t i = 0; i < NELEMS(codes); i++) {
     const char *s = sk_strerror(codes[i]);
