@@ -73,6 +73,26 @@ static int parse_mode(const char *s, lg_mode *out) {
   return 0;
 }
 
+/* The long options, for getopt_long and for naming a bad one. */
+static const struct option longs[] = {
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"conns", required_argument, NULL, 'c'},
+    {"pipeline", required_argument, NULL, 'p'},
+    {"size", required_argument, NULL, 's'},
+    {"framing", required_argument, NULL, 'f'},
+    {"payload", required_argument, NULL, OPT_PAYLOAD},
+    {"duration", required_argument, NULL, 'd'},
+    {"requests", required_argument, NULL, 'n'},
+    {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"stall", required_argument, NULL, OPT_STALL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
 static int parse_one(bench_cli *b, int opt, char **argv) {
   uint64_t v;
 
@@ -119,32 +139,12 @@ static int parse_one(bench_cli *b, int opt, char **argv) {
   case 'h':
     fputs(help, stdout);
     return -1;
-  case ':':
-    return cli_bad_option("bench", "option '%s' needs a value", argv);
-  default:
-    return cli_bad_option("bench", "unknown option '%s'", argv);
+  default: /* ':' a missing value, '?' an unknown option */
+    return cli_bad_option("bench", opt, argv, longs);
   }
 }
 
 static int parse(bench_cli *b, int argc, char **argv) {
-  static const struct option longs[] = {
-      {"mode", required_argument, NULL, OPT_MODE},
-      {"conns", required_argument, NULL, 'c'},
-      {"pipeline", required_argument, NULL, 'p'},
-      {"size", required_argument, NULL, 's'},
-      {"framing", required_argument, NULL, 'f'},
-      {"payload", required_argument, NULL, OPT_PAYLOAD},
-      {"duration", required_argument, NULL, 'd'},
-      {"requests", required_argument, NULL, 'n'},
-      {"warmup", required_argument, NULL, OPT_WARMUP},
-      {"stall", required_argument, NULL, OPT_STALL},
-      {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-      {"json", no_argument, NULL, OPT_JSON},
-      {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
   int opt, r;
 
   memset(b, 0, sizeof(*b));

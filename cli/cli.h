@@ -24,9 +24,14 @@ typedef struct cli_common {
 int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Reports the option getopt_long stopped at ('?' or ':'), by name: fmt
- * has one %s for it.  Returns 2. */
-int cli_bad_option(const char *cmd, const char *fmt, char **argv);
+struct option;
+
+/* Reports the option getopt_long stopped at, by the name the user wrote:
+ * opt ':' is an option missing its value; '?' an unknown option, an
+ * ambiguous abbreviation of several in longs, or a value given to an
+ * option that takes none.  Returns 2. */
+int cli_bad_option(const char *cmd, int opt, char **argv,
+                   const struct option *longs);
 
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -35,15 +35,57 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
   return EXIT_USAGE;
 }
 
-int cli_bad_option(const char *cmd, const char *fmt, char **argv) {
+/* Names the long options that start with the n bytes of name, as
+ * "--a, --b", into buf; returns how many there are. */
+static int long_matches(const struct option *longs, const char *name, size_t n,
+                        char *buf, size_t size) {
+  size_t used = 0;
+  int count = 0;
+
+  buf[0] = '\0';
+  for (const struct option *o = longs; o->name != NULL; o++) {
+    if (strncmp(o->name, name, n) != 0)
+      continue;
+    if (used < size)
+      used += (size_t)snprintf(buf + used, size - used, "%s--%s",
+                               count > 0 ? ", " : "", o->name);
+    count++;
+  }
+  return count;
+}
+
+int cli_bad_option(const char *cmd, int opt, char **argv,
+                   const struct option *longs) {
   char shortopt[3] = {'-', (char)optopt, '\0'};
   const char *last = optind > 0 ? argv[optind - 1] : "";
+  char matches[256];
+  const char *name;
+  size_t n;
 
   /* A long option is the argument getopt just passed; a short one, even
    * inside a cluster like -xv, is only known from optopt. */
-  if (strncmp(last, "--", 2) == 0 || optopt <= 0 || optopt > 255)
-    return cli_usage_error(cmd, fmt, last);
-  return cli_usage_error(cmd, fmt, shortopt);
+  if (strncmp(last, "--", 2) != 0 && optopt > 0 && optopt <= 255) {
+    if (opt == ':')
+      return cli_usage_error(cmd, "option '%s' needs a value", shortopt);
+    return cli_usage_error(cmd, "unknown option '%s'", shortopt);
+  }
+  if (strncmp(last, "--", 2) != 0)
+    return cli_usage_error(cmd, "unknown option '%s'", last);
+  /* "--name" or "--name=value": name the option, not the value. */
+  name = last + 2;
+  n = strcspn(name, "=");
+  if (n == 0)
+    return cli_usage_error(cmd, "unknown option '%s'", last);
+  if (opt == ':')
+    return cli_usage_error(cmd, "option '--%.*s' needs a value", (int)n, name);
+  /* getopt_long leaves optopt 0 for an unknown or ambiguous name, and sets
+   * it to the option's id when a value was given to a flag. */
+  if (optopt != 0 && name[n] == '=')
+    return cli_usage_error(cmd, "option '--%.*s' takes no value", (int)n, name);
+  if (long_matches(longs, name, n, matches, sizeof(matches)) > 1)
+    return cli_usage_error(cmd, "option '--%.*s' is ambiguous (%s)", (int)n,
+                           name, matches);
+  return cli_usage_error(cmd, "unknown option '--%.*s'", (int)n, name);
 }
 
 /* Parses a whole decimal number; rejects signs, blanks and overflow. */

@@ -276,10 +276,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     case 'h':
       fputs(help, stdout);
       return -1;
-    case ':':
-      return cli_bad_option("connect", "option '%s' needs a value", argv);
-    default:
-      return cli_bad_option("connect", "unknown option '%s'", argv);
+    default: /* ':' a missing value, '?' an unknown option */
+      return cli_bad_option("connect", opt, argv, longs);
     }
   }
   if (optind >= argc)

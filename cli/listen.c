@@ -162,10 +162,8 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
     case 'h':
       print_help();
       return -1;
-    case ':':
-      return cli_bad_option("listen", "option '%s' needs a value", argv);
-    default:
-      return cli_bad_option("listen", "unknown option '%s'", argv);
+    default: /* ':' a missing value, '?' an unknown option */
+      return cli_bad_option("listen", opt, argv, longs);
     }
   }
   if (optind >= argc)
