@@ -93,7 +93,7 @@ static const struct option longs[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_one(bench_cli *b, int opt, char **argv) {
+static int parse_one(bench_cli *b, int opt, int argc, char **argv) {
   uint64_t v;
 
   switch (opt) {
@@ -137,6 +137,8 @@ static int parse_one(bench_cli *b, int opt, char **argv) {
     b->json = true;
     return 0;
   case 'h':
+    if (cli_help_alone("bench", argc, argv))
+      return EXIT_USAGE;
     fputs(help, stdout);
     return -1;
   default: /* ':' a missing value, '?' an unknown option */
@@ -163,7 +165,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
         return EXIT_USAGE;
       continue;
     }
-    if ((r = parse_one(b, opt, argv)) != 0)
+    if ((r = parse_one(b, opt, argc, argv)) != 0)
       return r;
   }
   if (optind >= argc)

@@ -33,6 +33,10 @@ struct option;
 int cli_bad_option(const char *cmd, int opt, char **argv,
                    const struct option *longs);
 
+/* For -h/--help, which goes alone: 0 when argv holds nothing else, else 2
+ * after a usage message naming the first other argument. */
+int cli_help_alone(const char *cmd, int argc, char **argv);
+
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -88,6 +88,18 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   return cli_usage_error(cmd, "unknown option '--%.*s'", (int)n, name);
 }
 
+int cli_help_alone(const char *cmd, int argc, char **argv) {
+  if (argc <= 2)
+    return 0;
+  /* Name the first other word; getopt_long just passed the help option at
+   * optind - 1 (unless it sat inside a cluster, which is another word). */
+  for (int i = 1; i < argc; i++)
+    if (i != optind - 1)
+      return cli_usage_error(cmd, "--help goes alone: unexpected argument '%s'",
+                             argv[i]);
+  return 0;
+}
+
 /* Parses a whole decimal number; rejects signs, blanks and overflow. */
 static int parse_u64(const char *s, uint64_t *out, const char **end) {
   uint64_t v = 0;

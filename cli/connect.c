@@ -274,6 +274,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
         return EXIT_USAGE;
       break;
     case 'h':
+      if (cli_help_alone("connect", argc, argv))
+        return EXIT_USAGE;
       fputs(help, stdout);
       return -1;
     default: /* ':' a missing value, '?' an unknown option */

@@ -160,6 +160,8 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
         return EXIT_USAGE;
       break;
     case 'h':
+      if (cli_help_alone("listen", argc, argv))
+        return EXIT_USAGE;
       print_help();
       return -1;
     default: /* ':' a missing value, '?' an unknown option */
