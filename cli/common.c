@@ -100,7 +100,9 @@ int cli_help_alone(const char *cmd, int argc, char **argv) {
   return 0;
 }
 
-/* Parses a whole decimal number; rejects signs, blanks and overflow. */
+/* Parses the decimal digits at the start of s; rejects signs and blanks.
+ * A number past UINT64_MAX saturates there, so that the callers, whose
+ * bounds are all lower, call it out of range rather than not a number. */
 static int parse_u64(const char *s, uint64_t *out, const char **end) {
   uint64_t v = 0;
   const char *p = s;
@@ -109,8 +111,9 @@ static int parse_u64(const char *s, uint64_t *out, const char **end) {
     return -1;
   for (; *p >= '0' && *p <= '9'; p++) {
     if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-      return -1;
-    v = v * 10 + (uint64_t)(*p - '0');
+      v = UINT64_MAX;
+    else
+      v = v * 10 + (uint64_t)(*p - '0');
   }
   *out = v;
   *end = p;
