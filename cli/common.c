@@ -183,17 +183,23 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
   char *end;
   double v;
 
+  /* Plain decimal only: digits, a point, an exponent.  strtod alone would
+   * also take leading blanks, signs, hex, "inf" and "nan". */
+  if (((s[0] < '0' || s[0] > '9') && s[0] != '.') ||
+      s[strspn(s, "0123456789.eE+-")] != '\0')
+    return cli_usage_error(cmd, "%s: '%s' is not a number of seconds", opt, s);
   errno = 0;
   v = strtod(s, &end);
-  if (end == s || *end != '\0' || errno != 0 || !(v >= 0) || s[0] == '-' ||
-      s[0] == '+' || s[0] == ' ')
+  if (end == s || *end != '\0')
     return cli_usage_error(cmd, "%s: '%s' is not a number of seconds", opt, s);
-  if (v > 31536000.0)
+  if (v > 31536000.0) /* HUGE_VAL, on overflow, included */
     return cli_usage_error(cmd, "%s: %s is out of range (0..31536000 s)", opt,
                            s);
   *ms = (uint64_t)(v * 1000.0 + 0.5);
-  if (*ms == 0 && v > 0)
-    *ms = 1; /* a tiny timeout is still a timeout, never "none" */
+  /* A tiny timeout, even one below the smallest double (ERANGE on
+   * underflow), is still a timeout, never "none". */
+  if (*ms == 0 && (v > 0 || errno == ERANGE))
+    *ms = 1;
   return 0;
 }
 
