@@ -100,6 +100,7 @@ typedef struct listen_opts {
   const char *service;
   sk_server_opts so;
   bool keep_open;
+  bool backlog_set;
 } listen_opts;
 
 static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
@@ -148,6 +149,7 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
       if (cli_parse_uint("listen", "--backlog", optarg, 1, 65535, &v))
         return EXIT_USAGE;
       o->so.backlog = (int)v;
+      o->backlog_set = true;
       break;
     case OPT_IDLE_TIMEOUT:
       if (cli_parse_seconds("listen", "--idle-timeout", optarg,
@@ -196,6 +198,10 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
                            "-f %s cannot be used over UDP: datagrams keep "
                            "their own boundaries (use raw or line)",
                            o->c.framing_text);
+  if (o->backlog_set && addr->transport == SK_UDP)
+    return cli_usage_error("listen", "--backlog applies to TCP and Unix "
+                                     "sockets: UDP has no queue of "
+                                     "connections to accept");
   if (o->so.frame_timeout_ms > 0 && addr->transport == SK_UDP)
     return cli_usage_error("listen", "--frame-timeout applies to streams: "
                                      "a datagram arrives whole");
