@@ -232,6 +232,26 @@ static const sk_handler send_handler = {
 
 /* ------------------------------------------------------------- options */
 
+/* Each --send must go out as the one message it is meant to be: within
+ * --max-frame, and without a newline when a newline ends a message. */
+static int check_sends(const connect_job *j) {
+  for (unsigned i = 0; i < j->nsend; i++) {
+    size_t len = strlen(j->sends[i]);
+
+    if (len > j->c.framing.max_frame)
+      return cli_usage_error("connect",
+                             "--send: a %zu-byte message is over "
+                             "--max-frame %zu",
+                             len, j->c.framing.max_frame);
+    if (j->c.framing.mode == SK_FRAME_LINE && memchr(j->sends[i], '\n', len))
+      return cli_usage_error("connect",
+                             "--send number %u holds a newline, which line "
+                             "framing cannot carry (one --send per line)",
+                             i + 1);
+  }
+  return 0;
+}
+
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   static const struct option longs[] = {
       {"framing", required_argument, NULL, 'f'},
@@ -300,7 +320,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
                            "-f %s cannot be used over UDP: datagrams keep "
                            "their own boundaries (use raw or line)",
                            j->c.framing_text);
-  return 0;
+  return check_sends(j);
 }
 
 static int start(connect_job *j, const sk_addr *addr) {
