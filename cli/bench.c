@@ -186,6 +186,9 @@ static int check(bench_cli *b) {
   if (b->requests_set && b->duration_set)
     return cli_usage_error("bench", "--duration and --requests exclude "
                                     "each other");
+  if (b->duration_set && o->duration_ms == 0)
+    return cli_usage_error("bench", "--duration: 0 is out of range (more "
+                                    "than 0 s)");
   if (o->mode == LG_UDP && !udp)
     return cli_usage_error("bench", "--mode udp needs a udp:// address");
   if (udp && o->mode != LG_UDP)
@@ -222,6 +225,11 @@ static int check(bench_cli *b) {
   if (o->payload == NULL && o->size > o->framing.max_frame)
     return cli_usage_error("bench", "--size %zu is over --max-frame %zu",
                            o->size, o->framing.max_frame);
+  if (o->payload != NULL && strlen(o->payload) > o->framing.max_frame)
+    return cli_usage_error("bench",
+                           "--payload: a %zu-byte message is over "
+                           "--max-frame %zu",
+                           strlen(o->payload), o->framing.max_frame);
   if (o->framing.mode == SK_FRAME_LINE && o->payload != NULL &&
       strchr(o->payload, '\n') != NULL)
     return cli_usage_error("bench", "--payload holds a newline, which line "
