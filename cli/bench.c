@@ -173,7 +173,8 @@ static int parse(bench_cli *b, int argc, char **argv) {
   if (optind + 1 < argc)
     return cli_usage_error("bench", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("bench", argv[optind], &b->lg.addr))
+  if (cli_parse_addr("bench", argv[optind], &b->lg.addr) ||
+      cli_check_remote("bench", &b->lg.addr))
     return EXIT_USAGE;
   return 0;
 }

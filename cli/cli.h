@@ -50,6 +50,10 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
                       uint64_t *ms);
 int cli_parse_addr(const char *cmd, const char *s, sk_addr *out);
 
+/* An address to connect to: 0, or 2 after a usage message when it is
+ * nothing one can connect to (port 0). */
+int cli_check_remote(const char *cmd, const sk_addr *a);
+
 /* Handles -f, --max-frame, --max-queue, -v, -q.  Returns 1 when it took
  * the option, 0 when not its own, 2 on a bad value (already reported). */
 int cli_common_option(cli_common *c, int opt, const char *arg);

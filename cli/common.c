@@ -213,6 +213,18 @@ int cli_parse_addr(const char *cmd, const char *s, sk_addr *out) {
   return EXIT_USAGE;
 }
 
+int cli_check_remote(const char *cmd, const sk_addr *a) {
+  char where[SK_ADDR_STRLEN];
+
+  if (a->transport == SK_UNIX || a->port != 0)
+    return 0;
+  sk_addr_format(a, where, sizeof(where));
+  return cli_usage_error(cmd,
+                         "cannot connect to port 0 of '%s' (port 0 asks "
+                         "listen for any free port)",
+                         where);
+}
+
 void cli_common_init(cli_common *c, const char *cmd) {
   memset(c, 0, sizeof(*c));
   c->cmd = cmd;

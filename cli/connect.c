@@ -307,7 +307,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", argv[optind], addr))
+  if (cli_parse_addr("connect", argv[optind], addr) ||
+      cli_check_remote("connect", addr))
     return EXIT_USAGE;
   if (j->expect_set && j->nsend == 0)
     return cli_usage_error("connect", "--expect needs --send");
