@@ -285,7 +285,8 @@ void sk_server_opts_init(sk_server_opts *opts);
  * replacing a stale one, or UDP) and serves peers through handler.  handler
  * and ctx must stay valid until the server is closed.  On success *out is
  * the server; on error nothing is left behind and the code is returned
- * (UV_EADDRINUSE, UV_EACCES, SK_EBADUDP, ...). */
+ * (UV_EADDRINUSE, UV_EACCES, SK_EBADUDP, ...).  Like sk_client_connect, it
+ * sets SIGPIPE to be ignored if its disposition is still the default. */
 int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
                     const sk_server_opts *opts, const sk_handler *handler,
                     void *ctx, sk_server **out);

@@ -130,6 +130,7 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   sk_peer *p;
   int n = 0, err;
 
+  sk__ignore_sigpipe();
   if (addr->transport != SK_UNIX) {
     n = sk__addr_resolve_all(addr, &targets);
     if (n < 0)

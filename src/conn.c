@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,17 @@ static void update_reading(sk_peer *p);
 
 uint64_t sk__now(uv_loop_t *loop) {
   return uv_now(loop);
+}
+
+void sk__ignore_sigpipe(void) {
+  struct sigaction sa;
+
+  if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+    return;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = SIG_IGN;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
 }
 
 void sk__free_handle(uv_handle_t *h) {

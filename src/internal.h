@@ -223,6 +223,10 @@ void sk__udp_server_close(sk_server *s);
 
 uint64_t sk__now(uv_loop_t *loop);
 
+/* Sets SIGPIPE to be ignored unless the application chose what it does:
+ * a write to a peer that reset would otherwise kill the process. */
+void sk__ignore_sigpipe(void);
+
 /* Resolves every address of a TCP or UDP address, in the resolver's
  * order, into a malloc'd array the caller frees.  Returns the count (> 0)
  * or an error. */

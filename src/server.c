@@ -432,6 +432,7 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
 
   if (addr->transport == SK_UDP && opts->framing.mode == SK_FRAME_LEN)
     return SK_EBADUDP;
+  sk__ignore_sigpipe();
   if (addr->transport != SK_UNIX) {
     err = sk_addr_resolve(addr, &ss);
     if (err)

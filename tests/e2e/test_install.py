@@ -64,6 +64,24 @@ def test_outside_program_builds_and_serves(prefix, tmp_path):
                 assert chunk, got
                 got += chunk
             assert got == want
+        # Clients that leave with replies unread: the server's next writes
+        # meet a reset (EPIPE).  The library keeps SIGPIPE from killing a
+        # program that did not ignore it (this one does not).
+        for _ in range(5):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(10)
+            s.connect((addr.host, addr.port))
+            s.sendall((struct.pack("!I", 500000) + b"a" * 500000) * 2)
+            s.close()
+        with socket.create_connection((addr.host, addr.port), timeout=10) as s:
+            s.sendall(struct.pack("!I", 2) + b"ok")
+            got = b""
+            while len(got) < 6:
+                chunk = s.recv(64)
+                assert chunk, "the server died (status %s)" % proc.poll()
+                got += chunk
+            assert got == struct.pack("!I", 2) + b"OK"
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
