@@ -86,11 +86,23 @@ static uint64_t header_value(const sk_framing *f, const char *buf) {
   return v;
 }
 
-/* A line may grow to max_frame bytes plus the '\r' it may end with. */
+/* The largest payload the decoder accepts: max_frame, lowered when it is
+ * so close to SIZE_MAX that a header or a line's "\r\n" added to it would
+ * wrap around (a caller may well set SIZE_MAX for "no limit").  A frame
+ * bigger than that could not be held in memory anyway: such a header gives
+ * SK_EFRAMETOOBIG. */
+static size_t frame_limit(const sk_framing *f) {
+  const size_t top = SIZE_MAX - SK_FRAME_HEADER_MAX - 2;
+  return f->max_frame < top ? f->max_frame : top;
+}
+
+/* A line may grow to the limit plus the '\r' it may end with. */
 static bool line_too_long(const sk_framing *f, const char *buf, size_t len) {
-  if (len <= f->max_frame)
+  size_t max = frame_limit(f);
+
+  if (len <= max)
     return false;
-  return len > f->max_frame + 1 || buf[len - 1] != '\r';
+  return len > max + 1 || buf[len - 1] != '\r';
 }
 
 long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
@@ -100,7 +112,7 @@ long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
     if (len < f->width)
       return 0;
     v = header_value(f, buf);
-    if (v > f->max_frame)
+    if (v > frame_limit(f))
       return SK_EFRAMETOOBIG;
     if (len - f->width < v)
       return 0;
@@ -116,7 +128,7 @@ long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
     n = (size_t)(nl - buf);
     if (n > 0 && buf[n - 1] == '\r')
       n--;
-    if (n > f->max_frame)
+    if (n > frame_limit(f))
       return SK_EFRAMETOOBIG;
     *msg = buf;
     *msglen = n;
@@ -172,7 +184,7 @@ size_t sk_decoder_pending(const sk_decoder *d) {
 /* Makes room for want bytes in total.  Callers check want against
  * max_frame first, so what a peer claims never sizes an allocation. */
 static int reserve(sk_decoder *d, size_t want) {
-  size_t cap, limit = d->framing.max_frame + 2;
+  size_t cap, limit = frame_limit(&d->framing) + 2;
   char *p;
 
   if (want <= d->cap)
@@ -222,17 +234,17 @@ static int deliver_pending(sk_decoder *d, sk_message_cb cb, void *arg) {
 static long fill_pending(sk_decoder *d, const char *data, size_t len,
                          bool *complete) {
   const sk_framing *f = &d->framing;
-  size_t take;
+  size_t take, max = frame_limit(f);
   int err;
 
   *complete = false;
   if (f->mode == SK_FRAME_LINE) {
     const char *nl = memchr(data, '\n', len);
     take = nl != NULL ? (size_t)(nl - data) + 1 : len;
-    if (nl == NULL && d->len + take > f->max_frame &&
-        (d->len + take > f->max_frame + 1 || data[take - 1] != '\r'))
+    if (nl == NULL && d->len + take > max &&
+        (d->len + take > max + 1 || data[take - 1] != '\r'))
       return SK_EFRAMETOOBIG; /* the same rule as line_too_long() */
-    if (nl != NULL && d->len + take > f->max_frame + 2)
+    if (nl != NULL && d->len + take > max + 2)
       return SK_EFRAMETOOBIG;
     err = append(d, data, take);
     if (err)
@@ -250,7 +262,7 @@ static long fill_pending(sk_decoder *d, const char *data, size_t len,
     if (d->len < f->width)
       return (long)take;
     uint64_t v = header_value(f, d->buf);
-    if (v > f->max_frame)
+    if (v > max)
       return SK_EFRAMETOOBIG;
     err = reserve(d, f->width + (size_t)v);
     if (err)
@@ -338,7 +350,7 @@ int sk_decoder_finish(sk_decoder *d, sk_message_cb cb, void *arg) {
   }
   if (d->buf[n - 1] == '\r')
     n--;
-  if (n > d->framing.max_frame) {
+  if (n > frame_limit(&d->framing)) {
     sk_decoder_free(d);
     return SK_EFRAMETOOBIG;
   }

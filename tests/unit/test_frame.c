@@ -1163,6 +1163,76 @@ static void test_decoder_line_huge_no_alloc(void **state) {
   free(in);
 }
 
+/* max_frame = SIZE_MAX ("no limit") must not wrap the line limit around:
+ * a line cut after its '\r' was refused (found by fuzz/fuzz_decoder). */
+static void test_decoder_line_unlimited(void **state) {
+  (void)state;
+  static const size_t maxes[] = {SIZE_MAX, SIZE_MAX - 1, SIZE_MAX - 9};
+  const char in[] = "ab\r\ncd\n";
+  for (size_t i = 0; i < NELEMS(maxes); i++) {
+    sk_framing f = framing("line", maxes[i]);
+    sk_decoder d;
+    collector c;
+    sk_decoder_init(&d, &f);
+    collector_init(&c);
+    for (size_t k = 0; k < sizeof in - 1; k++) {
+      int rc = sk_decoder_feed(&d, in + k, 1, collect, &c);
+      if (rc != 0)
+        fail_msg("max_frame SIZE_MAX - %zu: byte %zu gave %d",
+                 SIZE_MAX - maxes[i], k, rc);
+    }
+    assert_int_equal(c.count, 2);
+    expect_msg(&c, 0, "ab", 2);
+    expect_msg(&c, 1, "cd", 2);
+    assert_int_equal(sk_decoder_finish(&d, collect, &c), 0);
+    sk_decoder_free(&d);
+  }
+}
+
+/* With max_frame = SIZE_MAX, a header whose size with the header itself
+ * does not fit a size_t is refused; the decoder used to size its buffer
+ * from the wrapped sum and write the payload past it (found by
+ * fuzz/fuzz_decoder under ASan). */
+static void test_decoder_len_claim_past_size_max(void **state) {
+  (void)state;
+  static const struct {
+    const char *spec;
+    const char *hdr;
+  } cases[] = {
+      {"len:8be", "\xff\xff\xff\xff\xff\xff\xff\xff"},
+      {"len:8le", "\xfa\xff\xff\xff\xff\xff\xff\xff"}, /* SIZE_MAX - 5 */
+      {"len:8be", "\xff\xff\xff\xff\xff\xff\xff\xf8"}, /* SIZE_MAX - 7 */
+  };
+  char in[8 + 200];
+  memset(in, 'p', sizeof in);
+  for (size_t i = 0; i < NELEMS(cases); i++) {
+    sk_framing f = framing(cases[i].spec, SIZE_MAX);
+    const char *msg = NULL;
+    size_t msglen = 0;
+    sk_decoder d;
+    collector c;
+    int rc;
+
+    memcpy(in, cases[i].hdr, 8);
+    assert_int_equal(sk_frame_decode(&f, in, sizeof in, &msg, &msglen),
+                     SK_EFRAMETOOBIG);
+    /* The header in two pieces, then the payload. */
+    sk_decoder_init(&d, &f);
+    collector_init(&c);
+    assert_int_equal(sk_decoder_feed(&d, in, 3, collect, &c), 0);
+    rc = sk_decoder_feed(&d, in + 3, 5, collect, &c);
+    if (rc == 0)
+      rc = sk_decoder_feed(&d, in + 8, sizeof in - 8, collect, &c);
+    if (rc != SK_EFRAMETOOBIG)
+      fail_msg("case %zu (%s): got %d, expected SK_EFRAMETOOBIG", i,
+               cases[i].spec, rc);
+    if (d.cap > SMALL_CAP)
+      fail_msg("case %zu: cap %zu after a refused header", i, d.cap);
+    assert_int_equal(c.count, 0);
+    sk_decoder_free(&d);
+  }
+}
+
 static void test_decoder_cb_stops(void **state) {
   (void)state;
   static const struct {
@@ -1504,6 +1574,8 @@ int main(void) {
       cmocka_unit_test(test_decoder_line_max_exact),
       cmocka_unit_test(test_decoder_line_limit_per_line),
       cmocka_unit_test(test_decoder_line_huge_no_alloc),
+      cmocka_unit_test(test_decoder_line_unlimited),
+      cmocka_unit_test(test_decoder_len_claim_past_size_max),
       cmocka_unit_test(test_decoder_cb_stops),
       cmocka_unit_test(test_decoder_line_limit_split),
       cmocka_unit_test(test_decoder_finish_line),
