@@ -145,8 +145,12 @@ int sk_addr_parse(sk_addr *out, const char *text) {
 int sk_addr_format(const sk_addr *a, char *buf, size_t size) {
   const char *scheme = a->transport == SK_UDP ? "udp" : "tcp";
 
-  if (a->transport == SK_UNIX)
-    return snprintf(buf, size, "unix:%s", a->path);
+  if (a->transport == SK_UNIX) {
+    /* "unix:" before a path that starts with "//" would read back as the
+     * unix:// form, two slashes shorter: that path takes the long form. */
+    const char *prefix = strncmp(a->path, "//", 2) == 0 ? "unix://" : "unix:";
+    return snprintf(buf, size, "%s%s", prefix, a->path);
+  }
   if (strchr(a->host, ':') != NULL)
     return snprintf(buf, size, "%s://[%s]:%u", scheme, a->host,
                     (unsigned)a->port);
