@@ -58,13 +58,20 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsockit.a | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS) -lcmocka
 
+# The independent load client of tests/e2e/test_nothing_lost.py: plain
+# POSIX, no libsockit, and no sanitizers (it measures the server).
+$(BUILD)/tests/flood: tests/tools/flood.c | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) -g -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+	  -Wstrict-prototypes -Wmissing-prototypes -o $@ $<
+
 test: unit e2e
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; timeout 120 $$t; done
 
-e2e: $(BUILD)/sockit
-	SOCKIT=$(abspath $(BUILD)/sockit) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+e2e: $(BUILD)/sockit $(BUILD)/tests/flood
+	SOCKIT=$(abspath $(BUILD)/sockit) FLOOD=$(abspath $(BUILD)/tests/flood) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 run: $(BUILD)/sockit
 	@echo "sockit chat on 127.0.0.1:8000 -- join with: $(BUILD)/sockit connect -f line 127.0.0.1:8000  (or: nc 127.0.0.1 8000)"
@@ -85,7 +92,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
 
 lint:
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 
