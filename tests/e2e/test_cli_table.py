@@ -1,0 +1,388 @@
+"""Bad command lines, one table: every wrong invocation of `sockit`,
+`sockit listen`, `sockit connect` and `sockit bench` exits 2, prints
+nothing on stdout, and says on stderr, in a first line starting with
+"sockit:", what was wrong -- the bad value or the option by name -- then
+the hint where to read more.  None crashes, none trips a sanitizer, none
+opens a socket or waits for anything.
+
+CASES is the table; another test (or a document) may import it to count
+the cases.  Each case is (argv, pattern): pattern is a regular expression
+searched for in the first line of stderr.
+"""
+
+import os
+import re
+from collections import namedtuple
+
+import pytest
+
+from helpers import SANITIZER_MARKS, run_sockit
+
+Case = namedtuple("Case", "argv expect")
+
+FORMS = "expected tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, HOST:PORT, :PORT or PORT"
+LONG_PATH = "unix:/tmp/" + "p" * 103         # a 108-byte path: sun_path holds 107 and a NUL
+TWO_64 = "18446744073709551616"               # 2^64
+HUGE = "99999999999999999999"                 # over 2^64 too
+LOCAL = "127.0.0.1:1"                         # never contacted: parsing fails first
+UDP = "udp://127.0.0.1:1"
+
+
+def esc(text):
+    return re.escape(text)
+
+
+def bad_addr(cmd, text):
+    return Case([cmd, text], "^sockit: bad address '%s': %s$" % (esc(text), esc(FORMS)))
+
+
+def bad_value(cmd, opt, value, why, *rest):
+    """An option value that does not parse or is out of range: the message
+    names the option and the value (why: 'number', 'size', 'seconds' or
+    'range')."""
+    argv = [cmd, opt, value] + list(rest)
+    name = opt if opt.startswith("--") else LONG_NAMES[opt]
+    if why == "range":
+        pat = "%s: %s is out of range" % (esc(name), esc(value))
+    elif why == "seconds":
+        pat = "%s: '%s' is not a number of seconds" % (esc(name), esc(value))
+    elif why == "size":
+        pat = "%s: '%s' is not a size" % (esc(name), esc(value))
+    else:
+        pat = "%s: '%s' is not a number" % (esc(name), esc(value))
+    return Case(argv, "^sockit: %s: %s" % (cmd, pat))
+
+
+def needs_value(cmd, *argv):
+    """The last word of argv is an option whose value is missing."""
+    return Case([cmd] + list(argv), "^sockit: %s: option '%s' needs a value$" % (cmd, esc(argv[-1])))
+
+
+def bad_framing(cmd, spec, *rest):
+    return Case([cmd, "-f", spec] + list(rest), "^sockit: %s: bad framing '%s': expected raw, line, len"
+                % (cmd, esc(spec)))
+
+
+def unknown_opt(cmd, opt, *rest, shown=None):
+    return Case([cmd, opt] + list(rest), "^sockit: %s: unknown option '%s'$" % (cmd, esc(shown or opt)))
+
+
+def usage(cmd, argv, pattern):
+    return Case([cmd] + argv, "^sockit: %s: %s" % (cmd, pattern))
+
+
+LONG_NAMES = {"-c": "--conns", "-p": "--pipeline", "-s": "--size", "-d": "--duration", "-n": "--requests"}
+
+CASES = [
+    # ---------------------------------------------------------- sockit itself
+    Case([], r"^sockit: missing COMMAND \(listen, connect, bench\)$"),
+    Case([""], r"^sockit: unknown command '' \(listen, connect, bench\)$"),
+    Case(["frobnicate"], r"^sockit: unknown command 'frobnicate'"),
+    Case(["LISTEN", "0"], r"^sockit: unknown command 'LISTEN'"),
+    Case(["-x"], r"^sockit: unknown command '-x'"),
+    Case(["--help", "extra"], r"^sockit: unexpected argument 'extra' after --help"),
+    Case(["help", "listen"], r"^sockit: unexpected argument 'listen' after help"),
+    Case(["-h", "-h"], r"^sockit: unexpected argument '-h' after -h"),
+    Case(["--version", "x"], r"^sockit: unexpected argument 'x' after --version"),
+    Case(["-V", "-V"], r"^sockit: unexpected argument '-V' after -V"),
+
+    # ------------------------------------------------------------- addresses
+    bad_addr("listen", ""),
+    bad_addr("listen", "junk"),
+    bad_addr("listen", "ftp://127.0.0.1:21"),
+    bad_addr("listen", "http://127.0.0.1:80"),
+    bad_addr("listen", "UDP://127.0.0.1:0"),
+    bad_addr("listen", "tcp:127.0.0.1:80"),
+    bad_addr("listen", "tcp://127.0.0.1"),
+    bad_addr("listen", "127.0.0.1:"),
+    bad_addr("listen", "tcp://127.0.0.1:notaport"),
+    bad_addr("listen", "127.0.0.1:70000"),
+    bad_addr("listen", "tcp://:65536"),
+    bad_addr("listen", "udp://:-1"),
+    bad_addr("listen", "65536"),
+    bad_addr("listen", HUGE),
+    bad_addr("listen", "127.0.0.1:" + HUGE),
+    bad_addr("listen", "127.0.0.1:abc"),
+    bad_addr("listen", "[::1:80"),
+    bad_addr("listen", "[::1]80"),
+    bad_addr("listen", "[]:80"),
+    bad_addr("listen", "[::g]:80"),
+    bad_addr("listen", "::1:80"),
+    bad_addr("listen", "tcp://[::1]:-1"),
+    bad_addr("listen", "host name:80"),
+    bad_addr("listen", " 80"),
+    bad_addr("listen", "unix:"),
+    bad_addr("listen", "unix://"),
+    bad_addr("listen", LONG_PATH),
+    bad_addr("connect", ""),
+    bad_addr("connect", "tcp://127.0.0.1:notaport"),
+    bad_addr("connect", "ftp://127.0.0.1:21"),
+    bad_addr("connect", "127.0.0.1:70000"),
+    bad_addr("connect", "tcp://127.0.0.1"),
+    bad_addr("connect", "udp://:-1"),
+    bad_addr("connect", "[::1:80"),
+    bad_addr("connect", "unix:"),
+    bad_addr("connect", "tcp://:65536"),
+    bad_addr("connect", LONG_PATH),
+    bad_addr("bench", "nowhere"),
+    bad_addr("bench", "udp://127.0.0.1:99999"),
+    bad_addr("bench", "[::1]"),
+    # "-1" reads as an option, and is named as one.
+    unknown_opt("listen", "-1"),
+    # Port 0 means "any free port": one can listen on it, not connect to it.
+    usage("connect", ["0"], r"cannot connect to port 0 of 'tcp://127\.0\.0\.1:0'"),
+    usage("connect", ["-f", "line", "--send", "x", "udp://127.0.0.1:0"], r"cannot connect to port 0 of 'udp://127\.0\.0\.1:0'"),
+    usage("bench", ["127.0.0.1:0"], r"cannot connect to port 0 of 'tcp://127\.0\.0\.1:0'"),
+
+    # ---------------------------------------------------- services, framings
+    usage("listen", ["-s", "nosuchservice", "0"], r"unknown service 'nosuchservice' \(stdio, echo"),
+    usage("listen", ["-s", "", "0"], r"unknown service '' "),
+    usage("listen", ["-s", "ECHO", "0"], r"unknown service 'ECHO' "),
+    bad_framing("listen", "len:3", LOCAL),
+    bad_framing("listen", "len:16", LOCAL),
+    bad_framing("listen", "len:4xe", LOCAL),
+    bad_framing("listen", "lenx", LOCAL),
+    bad_framing("listen", "lines", LOCAL),
+    bad_framing("listen", "len:", LOCAL),
+    bad_framing("listen", "", LOCAL),
+    bad_framing("listen", "len:4bele", LOCAL),
+    bad_framing("listen", "len:-1", LOCAL),
+    bad_framing("connect", "len:3", LOCAL),
+    bad_framing("connect", "len:16", LOCAL),
+    bad_framing("connect", "len:4xe", LOCAL),
+    bad_framing("connect", "lenx", LOCAL),
+    bad_framing("connect", "lines", LOCAL),
+    bad_framing("connect", "len:", LOCAL),
+    bad_framing("connect", "", LOCAL),
+    bad_framing("connect", "LINE", LOCAL),
+    bad_framing("bench", "raw:4", LOCAL),
+    bad_framing("bench", "len:0", LOCAL),
+    usage("bench", ["--mode", "nope", LOCAL], r"unknown mode 'nope' \(echo, stream, udp, chat\)"),
+    usage("bench", ["--mode", "", LOCAL], r"unknown mode '' "),
+
+    # -------------------------------------------- options missing their value
+    needs_value("listen", "0", "-s"),
+    needs_value("listen", "0", "--service"),
+    needs_value("listen", "0", "-f"),
+    needs_value("listen", "0", "--max-frame"),
+    needs_value("listen", "0", "--max-queue"),
+    needs_value("listen", "0", "--max-conns"),
+    needs_value("listen", "0", "--backlog"),
+    needs_value("listen", "0", "--idle-timeout"),
+    needs_value("listen", "0", "--frame-timeout"),
+    needs_value("listen", "--frame-timeout"),
+    needs_value("connect", LOCAL, "--send"),
+    needs_value("connect", LOCAL, "--max-frame"),
+    needs_value("connect", LOCAL, "--expect"),
+    needs_value("connect", LOCAL, "--timeout"),
+    needs_value("connect", LOCAL, "-f"),
+    needs_value("bench", LOCAL, "--mode"),
+    needs_value("bench", LOCAL, "-c"),
+    needs_value("bench", LOCAL, "-p"),
+    needs_value("bench", LOCAL, "-s"),
+    needs_value("bench", LOCAL, "-d"),
+    needs_value("bench", LOCAL, "-n"),
+    needs_value("bench", LOCAL, "--warmup"),
+    needs_value("bench", LOCAL, "--stall"),
+    needs_value("bench", LOCAL, "--payload"),
+    needs_value("bench", LOCAL, "--timeout"),
+
+    # ------------------------------------------------------------------ numbers
+    bad_value("listen", "--max-conns", "x", "number", "0"),
+    bad_value("listen", "--max-conns", "-1", "number", "0"),
+    bad_value("listen", "--max-conns", "+5", "number", "0"),
+    bad_value("listen", "--max-conns", "", "number", "0"),
+    bad_value("listen", "--max-conns", "0x10", "number", "0"),
+    bad_value("listen", "--max-conns", "10000001", "range", "0"),
+    bad_value("listen", "--max-conns", TWO_64, "range", "0"),
+    bad_value("listen", "--max-conns", HUGE, "range", "0"),
+    bad_value("listen", "--backlog", "lots", "number", "0"),
+    bad_value("listen", "--backlog", "0", "range", "0"),
+    bad_value("listen", "--backlog", "65536", "range", "0"),
+    bad_value("listen", "--max-frame", "abc", "size", "0"),
+    bad_value("listen", "--max-frame", "12Q", "size", "0"),
+    bad_value("listen", "--max-frame", "1T", "size", "0"),
+    bad_value("listen", "--max-frame", "1KX", "size", "0"),
+    bad_value("listen", "--max-frame", "1e400", "size", "0"),
+    bad_value("listen", "--max-frame", "0", "range", "0"),
+    bad_value("listen", "--max-frame", "2G", "range", "0"),
+    bad_value("listen", "--max-frame", TWO_64, "range", "0"),
+    bad_value("listen", "--max-frame", TWO_64 + "K", "range", "0"),
+    bad_value("listen", "--max-queue", "-5", "size", "0"),
+    bad_value("listen", "--max-queue", "1023", "range", "0"),
+    bad_value("listen", "--max-queue", "65G", "range", "0"),
+    bad_value("listen", "--idle-timeout", "soon", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "-1", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "+5", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "5s", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "\t5", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "0x10", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "nan", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "inf", "seconds", "0"),
+    bad_value("listen", "--idle-timeout", "1e400", "range", "0"),
+    bad_value("listen", "--idle-timeout", "31536001", "range", "0"),
+    bad_value("listen", "--frame-timeout", "-1", "seconds", "-f", "line", "0"),
+    bad_value("listen", "--frame-timeout", "never", "seconds", "-f", "line", "0"),
+    bad_value("listen", "--frame-timeout", "", "seconds", "-f", "line", "0"),
+    bad_value("listen", "--frame-timeout", "1e400", "range", "-f", "line", "0"),
+    bad_value("listen", "--frame-timeout", "99999999", "range", "-f", "line", "0"),
+    bad_value("connect", "--expect", "-1", "number", "--send", "x", LOCAL),
+    bad_value("connect", "--expect", "abc", "number", "--send", "x", LOCAL),
+    bad_value("connect", "--expect", "1000000001", "range", "--send", "x", LOCAL),
+    bad_value("connect", "--expect", TWO_64, "range", "--send", "x", LOCAL),
+    bad_value("connect", "--timeout", "-1", "seconds", LOCAL),
+    bad_value("connect", "--timeout", "10ms", "seconds", LOCAL),
+    bad_value("connect", "--timeout", "1e400", "range", LOCAL),
+    bad_value("connect", "--max-frame", "0", "range", LOCAL),
+    bad_value("connect", "--max-queue", "0", "range", LOCAL),
+    bad_value("bench", "-c", "0", "range", LOCAL),
+    bad_value("bench", "-c", "1000001", "range", LOCAL),
+    bad_value("bench", "-c", "many", "number", LOCAL),
+    bad_value("bench", "-p", "0", "range", LOCAL),
+    bad_value("bench", "-p", "65537", "range", LOCAL),
+    bad_value("bench", "-n", "0", "range", LOCAL),
+    bad_value("bench", "-n", TWO_64, "range", LOCAL),
+    bad_value("bench", "-s", "2G", "range", LOCAL),
+    bad_value("bench", "-s", "-1", "size", LOCAL),
+    bad_value("bench", "-d", "-1", "seconds", LOCAL),
+    bad_value("bench", "-d", "1e400", "range", LOCAL),
+    bad_value("bench", "--warmup", "x", "seconds", LOCAL),
+    bad_value("bench", "--stall", "-1", "number", "--mode", "chat", LOCAL),
+    bad_value("bench", "--timeout", "abc", "seconds", LOCAL),
+    bad_value("bench", "--max-frame", "2G", "range", LOCAL),
+    usage("bench", ["-d", "0", LOCAL], r"--duration: 0 is out of range \(more than 0 s\)"),
+
+    # ---------------------------------------------------- conflicting options
+    usage("listen", ["-k", "-s", "echo", "0"], r"-k/--keep-open applies to -s stdio only"),
+    usage("listen", ["-s", "echo", "-f", "len", "udp://127.0.0.1:0"], r"-f len cannot be used over UDP"),
+    usage("listen", ["-s", "upper", "-f", "len:2le", "udp://127.0.0.1:0"], r"-f len:2le cannot be used over UDP"),
+    usage("listen", ["-s", "echo", "-f", "line", "--frame-timeout", "1", "udp://127.0.0.1:0"],
+          r"--frame-timeout applies to streams"),
+    usage("listen", ["-s", "echo", "--frame-timeout", "1", "0"], r"--frame-timeout needs -f line or len"),
+    usage("listen", ["-s", "echo", "-f", "len:1", "--max-frame", "1M", "0"],
+          r"--max-frame 1M does not fit a 1-byte length header \(at most 255\)"),
+    usage("listen", ["-s", "echo", "-f", "len:2le", "--max-frame", "1M", "0"],
+          r"--max-frame 1M does not fit a 2-byte length header \(at most 65535\)"),
+    usage("listen", ["-s", "echo", "--backlog", "5", "udp://127.0.0.1:0"], r"--backlog applies to TCP and Unix"),
+    usage("connect", ["--expect", "2", LOCAL], r"--expect needs --send"),
+    usage("connect", ["-f", "len", UDP], r"-f len cannot be used over UDP"),
+    usage("connect", ["-f", "len:8le", "--send", "x", UDP], r"-f len:8le cannot be used over UDP"),
+    usage("connect", ["-f", "len:2", "--max-frame", "1M", LOCAL], r"--max-frame 1M does not fit a 2-byte"),
+    usage("connect", ["-f", "line", "--send", "one", "--send", "two\nlines", LOCAL],
+          r"--send number 2 holds a newline, which line framing cannot carry"),
+    usage("connect", ["--max-frame", "4", "--send", "12345", LOCAL], r"--send: a 5-byte message is over --max-frame 4"),
+    usage("connect", ["-f", "len:1", "--send", "x" * 300, LOCAL], r"--send: a 300-byte message is over --max-frame 255"),
+    usage("bench", ["-d", "1", "-n", "5", LOCAL], r"--duration and --requests exclude each other"),
+    usage("bench", ["--mode", "udp", LOCAL], r"--mode udp needs a udp:// address"),
+    usage("bench", [UDP], r"a udp:// address needs --mode udp"),
+    usage("bench", ["--mode", "udp", "-f", "len", UDP], r"-f len cannot be used over UDP"),
+    usage("bench", ["--mode", "udp", "-s", "8", UDP], r"--mode udp needs --size 16 or more"),
+    usage("bench", ["--mode", "udp", "--payload", "x", UDP], r"--payload needs --mode echo or stream"),
+    usage("bench", ["--mode", "chat", "--payload", "x", LOCAL], r"--payload does not go with --mode chat"),
+    usage("bench", ["--mode", "chat", "-s", "8", LOCAL], r"--mode chat needs --size 16 or more"),
+    usage("bench", ["--mode", "chat", "-f", "raw", LOCAL], r"--mode chat needs message framing"),
+    usage("bench", ["-f", "raw", LOCAL], r"--mode echo needs message framing"),
+    usage("bench", ["--stall", "1", LOCAL], r"--stall needs --mode chat"),
+    usage("bench", ["--mode", "chat", "--stall", "5", "-c", "5", LOCAL], r"--stall needs --mode chat and fewer"),
+    usage("bench", ["-s", "2K", "--max-frame", "1K", LOCAL], r"--size 2048 is over --max-frame 1024"),
+    usage("bench", ["-f", "len:1", "-s", "300", LOCAL], r"--size 300 is over --max-frame 255"),
+    usage("bench", ["-f", "len:1", "--max-frame", "1K", LOCAL], r"--max-frame 1K does not fit a 1-byte"),
+    usage("bench", ["--payload", "a\nb", LOCAL], r"--payload holds a newline"),
+    usage("bench", ["--max-frame", "4", "--payload", "PINGPONG", LOCAL],
+          r"--payload: a 8-byte message is over --max-frame 4"),
+
+    # -------------------------------------------------------- unknown options
+    unknown_opt("listen", "--bogus", LOCAL),
+    unknown_opt("listen", "-Z", "0"),
+    unknown_opt("listen", "-xv", "0", shown="-x"),
+    unknown_opt("listen", "--send", "x", "0"),
+    unknown_opt("listen", "--bogus=1", "0", shown="--bogus"),
+    unknown_opt("listen", "--=x", "0"),
+    unknown_opt("connect", "--bogus", LOCAL),
+    unknown_opt("connect", "-k", LOCAL),
+    unknown_opt("connect", "-s", "echo", LOCAL),
+    unknown_opt("connect", "--max-conns", "5", LOCAL),
+    unknown_opt("connect", "--idle-timeout", "5", LOCAL),
+    unknown_opt("bench", "-k", LOCAL),
+    unknown_opt("bench", "-v", LOCAL),
+    unknown_opt("bench", "--max-queue", "1K", LOCAL),
+    unknown_opt("bench", "--send", "x", LOCAL),
+    usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns\)$"),
+    usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
+    usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
+    usage("listen", ["--help=x"], r"option '--help' takes no value$"),
+    usage("bench", ["--json=1", LOCAL], r"option '--json' takes no value$"),
+
+    # ---------------------------------------- missing and extra positionals
+    usage("listen", ["-s", "echo"], r"missing ADDRESS$"),
+    usage("listen", [], r"missing ADDRESS$"),
+    usage("connect", ["-f", "line"], r"missing ADDRESS$"),
+    usage("bench", ["--json"], r"missing ADDRESS$"),
+    usage("listen", ["0", "1"], r"unexpected argument '1'$"),
+    usage("listen", ["-s", "echo", "0", "extra", "more"], r"unexpected argument 'extra'$"),
+    usage("connect", [LOCAL, "extra"], r"unexpected argument 'extra'$"),
+    usage("bench", [LOCAL, LOCAL], r"unexpected argument '127\.0\.0\.1:1'$"),
+    # "--" ends the options, so "-s" is a (bad) address there.
+    Case(["listen", "--", "-s"], "^sockit: bad address '-s': %s$" % esc(FORMS)),
+    usage("listen", ["--help", "extra"], r"--help goes alone: unexpected argument 'extra'$"),
+    usage("listen", ["-h", "-s", "echo", "0"], r"--help goes alone: unexpected argument '-s'$"),
+    usage("connect", ["--help", LOCAL], r"--help goes alone: unexpected argument '127\.0\.0\.1:1'$"),
+    usage("bench", ["--json", "-h"], r"--help goes alone: unexpected argument '--json'$"),
+]
+
+SUBCOMMANDS = ("listen", "connect", "bench")
+
+
+def case_id(case):
+    text = " ".join(a if a else "''" for a in case.argv) or "(none)"
+    text = text.replace("\n", "\\n").replace("\t", "\\t")
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def hint_for(argv):
+    if argv and argv[0] in SUBCOMMANDS:
+        return "Try 'sockit %s --help' for more information." % argv[0]
+    return "Try 'sockit --help' for more information."
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
+def test_bad_command_line(case):
+    r = run_sockit(case.argv, input=b"", timeout=10)
+    err = r.stderr.decode("utf-8", "replace")
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, err
+    assert r.returncode == 2, (r.returncode, err)
+    assert r.stdout == b"", r.stdout
+    lines = err.splitlines()
+    assert lines and lines[0].startswith("sockit: "), err
+    assert re.search(case.expect, lines[0]), (case.expect, lines[0])
+    if case.argv:
+        # One message line, then where to read more; nothing else.
+        assert lines[1:] == [hint_for(case.argv)], err
+    else:
+        # Without a command, the summary of the commands follows.
+        assert lines[1].startswith("usage: sockit COMMAND"), err
+
+
+def test_table_is_large_and_distinct():
+    """At least 60 wrong invocations (the hardening issue asks for 60; this
+    table aims at 80 and more), no two alike, spread over every command."""
+    assert len(CASES) >= 80, len(CASES)
+    argvs = [tuple(c.argv) for c in CASES]
+    assert len(set(argvs)) == len(argvs), "a case appears twice"
+    for cmd in SUBCOMMANDS:
+        assert sum(1 for c in CASES if c.argv[:1] == [cmd]) >= 20, cmd
+    assert sum(1 for c in CASES if not c.argv or c.argv[0] not in SUBCOMMANDS) >= 5
+    for c in CASES:
+        assert c.expect.startswith("^sockit: "), c
+
+
+def test_robustness_doc_states_the_count():
+    doc = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "robustness.md")
+    if not os.path.exists(doc):
+        pytest.skip("docs/robustness.md is not written yet")
+    with open(doc, encoding="utf-8") as f:
+        text = f.read()
+    assert re.search(r"\b%d\b" % len(CASES), text), \
+        "docs/robustness.md does not state the number of bad command lines tested (%d)" % len(CASES)
