@@ -193,6 +193,10 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
                                      "only");
   if (cli_common_apply(&o->c, (*svc)->default_mode))
     return EXIT_USAGE;
+  if (strcmp((*svc)->name, "chat") == 0 && o->c.framing.mode == SK_FRAME_RAW &&
+      addr->transport != SK_UDP)
+    return cli_usage_error("listen", "-s chat needs -f line or len: raw "
+                                     "data has no lines to relay");
   if (addr->transport == SK_UDP && o->c.framing.mode == SK_FRAME_LEN)
     return cli_usage_error("listen",
                            "-f %s cannot be used over UDP: datagrams keep "

@@ -255,6 +255,7 @@ CASES = [
 
     # ---------------------------------------------------- conflicting options
     usage("listen", ["-k", "-s", "echo", "0"], r"-k/--keep-open applies to -s stdio only"),
+    usage("listen", ["-s", "chat", "-f", "raw", "0"], r"-s chat needs -f line or len"),
     usage("listen", ["-s", "echo", "-f", "len", "udp://127.0.0.1:0"], r"-f len cannot be used over UDP"),
     usage("listen", ["-s", "upper", "-f", "len:2le", "udp://127.0.0.1:0"], r"-f len:2le cannot be used over UDP"),
     usage("listen", ["-s", "echo", "-f", "line", "--frame-timeout", "1", "udp://127.0.0.1:0"],
