@@ -206,11 +206,7 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
 int cli_parse_addr(const char *cmd, const char *s, sk_addr *out) {
   if (sk_addr_parse(out, s) == 0)
     return 0;
-  fprintf(stderr,
-          "sockit: bad address '%s': expected %s\n"
-          "Try 'sockit %s --help' for more information.\n",
-          s, sk_addr_forms, cmd);
-  return EXIT_USAGE;
+  return cli_usage_error(cmd, "bad address '%s': %s", s, sk_addr_problem(s));
 }
 
 int cli_check_remote(const char *cmd, const sk_addr *a) {

@@ -76,6 +76,11 @@ extern const char sk_addr_forms[];
  * 127.0.0.1.  Returns 0, or SK_EBADADDR with *out unspecified. */
 int sk_addr_parse(sk_addr *out, const char *text);
 
+/* Why text is not an address, as a short static phrase for messages ("port
+ * out of range (0-65535)", "empty Unix socket path", ...), or NULL when
+ * sk_addr_parse accepts it. */
+const char *sk_addr_problem(const char *text);
+
 /* Writes the canonical form of addr ("tcp://127.0.0.1:8000", "unix:/x")
  * into buf (always NUL-terminated when size > 0).  Returns the length the
  * full string has, like snprintf. */

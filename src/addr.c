@@ -38,34 +38,46 @@ static int eai_to_uv(int eai) {
   }
 }
 
+/* Each parser returns 0, or SK_EBADADDR with *why saying what is wrong. */
+static int bad(const char **why, const char *what) {
+  *why = what;
+  return SK_EBADADDR;
+}
+
+#define NO_PORT "no port (HOST:PORT, :PORT or PORT)"
+
 /* Parses a decimal port 0..65535 spanning all of s[0..n). */
-static int parse_port(const char *s, size_t n, uint16_t *out) {
+static int parse_port(const char *s, size_t n, uint16_t *out,
+                      const char **why) {
   unsigned long v = 0;
 
-  if (n == 0 || n > 5)
-    return SK_EBADADDR;
-  for (size_t i = 0; i < n; i++) {
+  if (n == 0)
+    return bad(why, NO_PORT);
+  for (size_t i = 0; i < n; i++)
     if (s[i] < '0' || s[i] > '9')
-      return SK_EBADADDR;
+      return bad(why, "the port is not a number");
+  if (n > 5)
+    return bad(why, "port out of range (0-65535)");
+  for (size_t i = 0; i < n; i++)
     v = v * 10 + (unsigned long)(s[i] - '0');
-  }
   if (v > 65535)
-    return SK_EBADADDR;
+    return bad(why, "port out of range (0-65535)");
   *out = (uint16_t)v;
   return 0;
 }
 
-static int set_host(sk_addr *a, const char *s, size_t n) {
+static int set_host(sk_addr *a, const char *s, size_t n, const char **why) {
   if (n == 0) {
     memcpy(a->host, default_host, sizeof(default_host));
     return 0;
   }
   if (n >= sizeof(a->host))
-    return SK_EBADADDR;
+    return bad(why, "host name too long (at most 255 bytes)");
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c <= ' ' || c == '/' || c == '[' || c == ']' || c >= 0x7f)
-      return SK_EBADADDR;
+      return bad(why, "a blank, '/', a bracket or a control character in "
+                      "the host name");
   }
   memcpy(a->host, s, n);
   a->host[n] = '\0';
@@ -73,73 +85,101 @@ static int set_host(sk_addr *a, const char *s, size_t n) {
 }
 
 /* "HOST:PORT", ":PORT" or "[V6]:PORT". */
-static int parse_hostport(sk_addr *a, const char *s) {
+static int parse_hostport(sk_addr *a, const char *s, const char **why) {
   const char *colon;
+  size_t word;
   int err;
 
   if (s[0] == '[') {
     const char *close = strchr(s, ']');
-    if (close == NULL || close[1] != ':' || close == s + 1)
-      return SK_EBADADDR;
+    if (close == NULL)
+      return bad(why, "no ']' after the IPv6 address");
+    if (close == s + 1)
+      return bad(why, "empty IPv6 address");
     for (const char *c = s + 1; c < close; c++)
       if (*c != ':' && *c != '.' && *c != '%' && !isxdigit((unsigned char)*c))
-        return SK_EBADADDR;
+        return bad(why, "a character that cannot be in an IPv6 address");
     if ((size_t)(close - s - 1) >= sizeof(a->host))
-      return SK_EBADADDR;
+      return bad(why, "host name too long (at most 255 bytes)");
+    if (close[1] != ':')
+      return bad(why, "no port after the IPv6 address ([V6]:PORT)");
     memcpy(a->host, s + 1, (size_t)(close - s - 1));
     a->host[close - s - 1] = '\0';
-    return parse_port(close + 2, strlen(close + 2), &a->port);
+    return parse_port(close + 2, strlen(close + 2), &a->port, why);
   }
   colon = strrchr(s, ':');
-  if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
-    return SK_EBADADDR; /* no port, or an IPv6 literal without brackets */
-  err = set_host(a, s, (size_t)(colon - s));
+  if (colon == NULL)
+    return bad(why, NO_PORT);
+  if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
+    /* "tcp:HOST:PORT" looks like a scheme; "::1:80" like bare IPv6. */
+    for (word = 0; isalpha((unsigned char)s[word]); word++)
+      ;
+    if (word > 0 && s[word] == ':')
+      return bad(why, "unknown scheme (tcp://, udp://, unix:)");
+    return bad(why, "an IPv6 address goes in brackets: [::1]:PORT");
+  }
+  err = set_host(a, s, (size_t)(colon - s), why);
   if (err)
     return err;
-  return parse_port(colon + 1, strlen(colon + 1), &a->port);
+  return parse_port(colon + 1, strlen(colon + 1), &a->port, why);
 }
 
-static int parse_unix(sk_addr *a, const char *path) {
+static int parse_unix(sk_addr *a, const char *path, const char **why) {
   size_t n = strlen(path);
 
-  if (n == 0 || n >= sizeof(a->path))
-    return SK_EBADADDR;
+  if (n == 0)
+    return bad(why, "empty Unix socket path");
+  if (n >= sizeof(a->path))
+    return bad(why, "Unix socket path too long (at most 107 bytes)");
   memcpy(a->path, path, n + 1);
   return 0;
 }
 
-int sk_addr_parse(sk_addr *out, const char *text) {
+static int parse(sk_addr *out, const char *text, const char **why) {
   size_t n;
 
   memset(out, 0, sizeof(*out));
   if (text == NULL || text[0] == '\0')
-    return SK_EBADADDR;
+    return bad(why, "empty address");
   n = strspn(text, "0123456789");
   if (text[n] == '\0') { /* PORT */
     out->transport = SK_TCP;
-    set_host(out, "", 0);
-    return parse_port(text, n, &out->port);
+    set_host(out, "", 0, why);
+    return parse_port(text, n, &out->port, why);
   }
   if (strncmp(text, "unix://", 7) == 0) {
     out->transport = SK_UNIX;
-    return parse_unix(out, text + 7);
+    return parse_unix(out, text + 7, why);
   }
   if (strncmp(text, "unix:", 5) == 0) {
     out->transport = SK_UNIX;
-    return parse_unix(out, text + 5);
+    return parse_unix(out, text + 5, why);
   }
   if (strncmp(text, "tcp://", 6) == 0) {
     out->transport = SK_TCP;
-    return parse_hostport(out, text + 6);
+    return parse_hostport(out, text + 6, why);
   }
   if (strncmp(text, "udp://", 6) == 0) {
     out->transport = SK_UDP;
-    return parse_hostport(out, text + 6);
+    return parse_hostport(out, text + 6, why);
   }
   if (strstr(text, "://") != NULL)
-    return SK_EBADADDR; /* an unknown scheme */
+    return bad(why, "unknown scheme (tcp://, udp://, unix:)");
   out->transport = SK_TCP;
-  return parse_hostport(out, text);
+  return parse_hostport(out, text, why);
+}
+
+int sk_addr_parse(sk_addr *out, const char *text) {
+  const char *why;
+
+  return parse(out, text, &why);
+}
+
+const char *sk_addr_problem(const char *text) {
+  const char *why = NULL;
+  sk_addr a;
+
+  return parse(&a, text, &why) == 0 ? NULL : why;
 }
 
 int sk_addr_format(const sk_addr *a, char *buf, size_t size) {

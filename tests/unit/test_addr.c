@@ -98,6 +98,43 @@ static void test_parse_invalid(void **state) {
   }
 }
 
+/* sk_addr_problem names what is wrong, and nothing when the text parses. */
+static void test_problem(void **state) {
+  (void)state;
+  static const struct {
+    const char *text, *why;
+  } cases[] = {
+      {"", "empty address"},
+      {"host", "no port (HOST:PORT, :PORT or PORT)"},
+      {"tcp://host:", "no port (HOST:PORT, :PORT or PORT)"},
+      {"host:abc", "the port is not a number"},
+      {"host:-1", "the port is not a number"},
+      {"host:65536", "port out of range (0-65535)"},
+      {"123456", "port out of range (0-65535)"},
+      {"host:000080000", "port out of range (0-65535)"},
+      {"ftp://x:1", "unknown scheme (tcp://, udp://, unix:)"},
+      {"tcp:x:1", "unknown scheme (tcp://, udp://, unix:)"},
+      {"::1:80", "an IPv6 address goes in brackets: [::1]:PORT"},
+      {"[::1", "no ']' after the IPv6 address"},
+      {"[]:1", "empty IPv6 address"},
+      {"[::z]:1", "a character that cannot be in an IPv6 address"},
+      {"[::1]", "no port after the IPv6 address ([V6]:PORT)"},
+      {"a b:1",
+       "a blank, '/', a bracket or a control character in the host name"},
+      {"unix:", "empty Unix socket path"},
+      {"unix://", "empty Unix socket path"},
+  };
+  static const char *const good[] = {"80", "host:1", "[::1]:0", "unix:x"};
+  for (size_t i = 0; i < NELEMS(cases); i++) {
+    const char *why = sk_addr_problem(cases[i].text);
+    if (why == NULL || strcmp(why, cases[i].why) != 0)
+      fail_msg("sk_addr_problem(\"%s\") = \"%s\", expected \"%s\"",
+               cases[i].text, why ? why : "(null)", cases[i].why);
+  }
+  for (size_t i = 0; i < NELEMS(good); i++)
+    assert_null(sk_addr_problem(good[i]));
+}
+
 /* sun_path holds 108 bytes with its NUL: a 107-byte path fits, 108 does
  * not (silently cutting it would bind a different file). */
 static void test_parse_unix_path_limit(void **state) {
@@ -402,6 +439,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_valid),
       cmocka_unit_test(test_parse_invalid),
+      cmocka_unit_test(test_problem),
       cmocka_unit_test(test_parse_unix_path_limit),
       cmocka_unit_test(test_parse_host_limit),
       cmocka_unit_test(test_addr_forms),
