@@ -110,7 +110,8 @@ typedef struct sk_framing {
   sk_frame_mode mode;
   unsigned width;    /* SK_FRAME_LEN: header bytes, 1, 2, 4 or 8 */
   int little_endian; /* SK_FRAME_LEN: 0 = big-endian (network order) */
-  size_t max_frame;  /* largest payload accepted or sent, in bytes */
+  size_t max_frame;  /* largest payload accepted or sent, in bytes; values
+                      * over SIZE_MAX - 10 act as SIZE_MAX - 10 */
 } sk_framing;
 
 /* Parses "raw", "line", "len", or "len:N[be|le]" (N in 1, 2, 4, 8) into
