@@ -2,14 +2,16 @@
 # Installs the Debian packages sockit needs to build and test, when missing.
 # Called by make; safe to run again.  Not root: prints the apt-get line.
 # Extras on request: `sh scripts/deps.sh fuzz` adds clang and libFuzzer
-# (make fuzz), so that plain `make test` never waits for them.
+# (make fuzz), so that plain `make test` never waits for them;
+# `sh scripts/deps.sh valgrind` adds valgrind (make test-valgrind).
 set -eu
 pkgs="build-essential pkg-config libuv1-dev libcmocka-dev python3 python3-pytest"
 for extra in "$@"; do
   case $extra in
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
+  valgrind) pkgs="$pkgs valgrind" ;;
   *)
-    echo "scripts/deps.sh: unknown extra '$extra' (known: fuzz)" >&2
+    echo "scripts/deps.sh: unknown extra '$extra' (known: fuzz, valgrind)" >&2
     exit 2
     ;;
   esac
