@@ -8,9 +8,14 @@ Run with:  make e2e   (sets SOCKIT to the built binary), or
 .path and .proc.  At teardown every server still running gets SIGTERM and
 must exit 0 within a bounded time; a server that already exited must have
 exited 0; no server may have printed a sanitizer report.
+
+Under `make test-valgrind` (SOCKIT_WRAPPER set, see helpers.sockit_bin)
+every test also fails when a sockit process it started left a valgrind log
+that reports memory errors or definitely, indirectly or possibly lost bytes.
 """
 
 import faulthandler
+import glob
 import os
 import shutil
 import signal
@@ -44,11 +49,32 @@ def _watchdog(request):
         helpers.kill_all_live()
         os._exit(3)
 
-    t = threading.Timer(TEST_WATCHDOG_S, hung)
+    t = threading.Timer(helpers.scaled(TEST_WATCHDOG_S), hung)
     t.daemon = True
     t.start()
     yield
     t.cancel()
+
+
+@pytest.fixture(autouse=True)
+def _valgrind_logs():
+    """Checks the valgrind log of every sockit process the test started.
+    Autouse fixtures are set up first, so this teardown runs after
+    start_server's has stopped the servers and their logs are complete."""
+    pattern = helpers.valgrind_log_glob()
+    if pattern is None:
+        yield
+        return
+    before = set(glob.glob(pattern))
+    yield
+    problems = []
+    for path in sorted(set(glob.glob(pattern)) - before):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        problem = helpers.valgrind_log_problem(text)
+        if problem:
+            problems.append("valgrind: %s in %s:\n%s" % (problem, path, text[-8000:]))
+    assert not problems, "\n".join(problems)
 
 
 @pytest.fixture
@@ -72,11 +98,11 @@ def start_server(sockit):
         if srv.proc.poll() is None:
             srv.signal(signal.SIGTERM)
         try:
-            rc = srv.proc.wait(helpers.EXIT_TIMEOUT)
+            rc = srv.proc.wait(helpers.scaled(helpers.EXIT_TIMEOUT))
         except Exception:
             srv.kill()
             problems.append("server %s ignored SIGTERM for %.0f s"
-                            % (srv.addr, helpers.EXIT_TIMEOUT))
+                            % (srv.addr, helpers.scaled(helpers.EXIT_TIMEOUT)))
             continue
         finally:
             if srv.proc.stdin:

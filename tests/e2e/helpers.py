@@ -6,8 +6,10 @@ ready when they print their `listening on` line, replies are awaited with
 socket timeouts, and process exits with bounded waits.
 """
 
+import hashlib
 import os
 import re
+import shlex
 import signal
 import socket
 import struct
@@ -16,8 +18,25 @@ import tempfile
 import threading
 import time
 
+# `make test-valgrind` sets SOCKIT_WRAPPER to a command line, e.g.
+# "valgrind --log-file=DIR/vg.%p.log ...", that every sockit process is
+# started under (see sockit_bin).
+WRAPPER = shlex.split(os.environ.get("SOCKIT_WRAPPER", ""))
+
+# Under a wrapper sockit runs 20-50x slower (valgrind translates every
+# instruction and takes about a second to start), so every bounded wait
+# below is stretched by this factor.  Waits that assert silence are not.
+TIME_SCALE = 6.0 if WRAPPER else 1.0
+
+
+def scaled(seconds):
+    """A bound on a wait, stretched when sockit runs under a wrapper."""
+    return seconds * TIME_SCALE
+
+
 # Generous bounds: the suite also runs against an ASan build, several times
-# slower than -O2.  A passing run never waits this long.
+# slower than -O2.  A passing run never waits this long.  Each is scaled()
+# where it is used, as are the timeouts that tests pass to these helpers.
 READY_TIMEOUT = 10.0   # until `listening on ...`
 IO_TIMEOUT = 10.0      # one socket operation
 EXIT_TIMEOUT = 10.0    # a process exiting after a signal
@@ -27,8 +46,14 @@ LISTEN_RE = re.compile(r"listening on (\S+)")
 def sanitized():
     """True when the binary under test runs under ASan, whose quarantine
     holds freed memory back: RSS bounds then need more room."""
-    with open(sockit_bin(), "rb") as f:
+    with open(sockit_path(), "rb") as f:
         return b"__asan_init" in f.read()
+
+
+def under_valgrind():
+    """True when every sockit process runs under valgrind (make
+    test-valgrind): slow, and its RSS is valgrind's, not sockit's."""
+    return bool(WRAPPER) and os.path.basename(WRAPPER[0]).startswith("valgrind")
 
 
 # Marks of a sanitizer report in a server's stderr.
@@ -36,12 +61,87 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                    "runtime error:", "AddressSanitizer:DEADLYSIGNAL")
 
 
-def sockit_bin():
+def sockit_path():
+    """The sockit binary under test: $SOCKIT, or build/sockit."""
     path = os.environ.get("SOCKIT")
     if not path:
         here = os.path.dirname(os.path.abspath(__file__))
         path = os.path.join(here, "..", "..", "build", "sockit")
     return os.path.abspath(path)
+
+
+_wrapped = []
+_wrapped_lock = threading.Lock()
+
+
+def sockit_bin():
+    """What to execute to run sockit.  Without SOCKIT_WRAPPER, the binary
+    itself.  With it, a two-line script that execs the wrapper with the
+    binary and the arguments, so that every test runs sockit under the
+    wrapper, also those that start it by hand.  The exec keeps the process
+    id: signals reach the wrapped sockit, and valgrind's %p names the log
+    after the pid the test sees.  The script sits beside the binary (named
+    after a digest of its text), so paths found from its directory still
+    point into the build."""
+    if not WRAPPER:
+        return sockit_path()
+    with _wrapped_lock:
+        if not _wrapped:
+            real = sockit_path()
+            text = "#!/bin/sh\nexec %s \"$@\"\n" % " ".join(
+                shlex.quote(w) for w in WRAPPER + [real])
+            digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+            script = os.path.join(os.path.dirname(real), ".sockit-wrapped-" + digest)
+            tmp = "%s.%d" % (script, os.getpid())
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, script)
+            _wrapped.append(script)
+        return _wrapped[0]
+
+
+def valgrind_log_glob():
+    """A glob matching the log files of the wrapper's --log-file=...%p...
+    (one per process), or None when there is none."""
+    for w in WRAPPER:
+        if w.startswith("--log-file="):
+            return w[len("--log-file="):].replace("%p", "*")
+    return None
+
+
+_VG_LEAK_RE = re.compile(r"(definitely|indirectly|possibly) lost: ([\d,]+) bytes")
+_VG_ERRORS_RE = re.compile(r"ERROR SUMMARY: ([\d,]+) errors")
+_VG_FRAME_RE = re.compile(r"^==\d+== +(at|by) 0x", re.M)
+_VG_SIGNAL_RE = re.compile(r"Process terminating with default action of signal (\d+)")
+# Signals whose default action means sockit crashed.
+_CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE,
+                  signal.SIGABRT, signal.SIGTRAP, signal.SIGSYS)
+
+
+def valgrind_log_problem(text):
+    """What a memcheck log reports against sockit, or None when it reports
+    nothing: memory errors (ERROR SUMMARY above 0), definitely, indirectly
+    or possibly lost bytes, or a crash.  "Still reachable" is not a leak.
+    A process that was SIGKILLed (or is still running) has no summary:
+    only the errors it logged before that count.  One ended by another
+    signal's default action had no chance to free: its leaks do not count,
+    its errors do."""
+    problems = []
+    summary = _VG_ERRORS_RE.search(text)
+    if summary is None:
+        if _VG_FRAME_RE.search(text):
+            problems.append("errors logged before the process was killed")
+    elif int(summary.group(1).replace(",", "")) > 0:
+        problems.append("ERROR SUMMARY: %s errors" % summary.group(1))
+    sig = _VG_SIGNAL_RE.search(text)
+    if sig and int(sig.group(1)) in _CRASH_SIGNALS:
+        problems.append("crashed with signal %s" % sig.group(1))
+    if summary is not None and not sig:
+        for kind, n in _VG_LEAK_RE.findall(text):
+            if n.replace(",", "") != "0":
+                problems.append("%s lost: %s bytes" % (kind, n))
+    return "; ".join(problems) or None
 
 
 # Every process started through this module, so a hung test can kill them.
@@ -204,6 +304,7 @@ class Proc:
         """Waits for a stderr line (index >= start) matching the regex
         pattern; returns (index, match) or raises AssertionError."""
         rx = re.compile(pattern)
+        timeout = scaled(timeout)
 
         def find():
             for i in range(start, len(self._err.line_list)):
@@ -229,7 +330,7 @@ class Proc:
         that it starts with expected (so a mismatch shows at once)."""
         got = self._out.wait_for(
             lambda: len(self._out.data) >= len(expected)
-            or not bytes(expected).startswith(bytes(self._out.data)), timeout)
+            or not bytes(expected).startswith(bytes(self._out.data)), scaled(timeout))
         data = self.stdout_bytes()
         assert data[:len(expected)] == expected, (
             "stdout %r, expected it to start with %r (waited: %r)" % (data, expected, got))
@@ -237,6 +338,7 @@ class Proc:
 
     # life
     def wait_exit(self, timeout=EXIT_TIMEOUT):
+        timeout = scaled(timeout)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -251,14 +353,14 @@ class Proc:
         if self.proc.poll() is None:
             self.proc.kill()
         try:
-            self.proc.wait(EXIT_TIMEOUT)
+            self.proc.wait(scaled(EXIT_TIMEOUT))
         except subprocess.TimeoutExpired:
             pass
 
     def finish_drains(self):
-        self._err.join(EXIT_TIMEOUT)
+        self._err.join(scaled(EXIT_TIMEOUT))
         if self._out is not None:
-            self._out.join(EXIT_TIMEOUT)
+            self._out.join(scaled(EXIT_TIMEOUT))
 
     def sanitizer_report(self):
         text = self.stderr_text()
@@ -303,6 +405,7 @@ class Server(Proc):
 
 def run_sockit(args, input=None, timeout=20.0):
     """Runs sockit to completion; returns CompletedProcess (bytes)."""
+    timeout = scaled(timeout)
     p = subprocess.Popen([sockit_bin()] + list(args),
                          stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -377,7 +480,7 @@ class Conn:
     def connect(cls, addr, framing="raw", timeout=IO_TIMEOUT, rcvbuf=None):
         addr = addr if isinstance(addr, Addr) else Addr(addr)
         s = socket.socket(addr.family, socket.SOCK_STREAM)
-        s.settimeout(timeout)
+        s.settimeout(scaled(timeout))
         if rcvbuf is not None:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         try:
@@ -465,6 +568,7 @@ class Conn:
     def expect_closed(self, timeout=IO_TIMEOUT):
         """Asserts the server closes this connection within timeout
         (reading and discarding what comes first); returns those bytes."""
+        timeout = scaled(timeout)
         old = self.sock.gettimeout()
         self.sock.settimeout(timeout)
         try:
@@ -501,7 +605,7 @@ class Dgram:
     def __init__(self, addr, timeout=IO_TIMEOUT):
         self.addr = addr if isinstance(addr, Addr) else Addr(addr)
         self.sock = socket.socket(self.addr.family, socket.SOCK_DGRAM)
-        self.sock.settimeout(timeout)
+        self.sock.settimeout(scaled(timeout))
         self.sock.bind(("::1", 0) if self.addr.family == socket.AF_INET6 else ("127.0.0.1", 0))
         self.lines = []
 
@@ -561,7 +665,7 @@ def has_ipv6_loopback():
 def poll_until(pred, timeout, interval=0.02):
     """Polls pred() until true or timeout; returns its last value.  For
     state that has no event to wait on (a process's exit, a file)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + scaled(timeout)
     while True:
         v = pred()
         if v or time.monotonic() >= deadline:
@@ -571,6 +675,7 @@ def poll_until(pred, timeout, interval=0.02):
 
 def run_parallel(fns, timeout):
     """Runs the callables in threads; re-raises the first failure; all bounded."""
+    timeout = scaled(timeout)
     errors = []
     results = [None] * len(fns)
 
