@@ -3,6 +3,7 @@
 #   make                 build build/sockit and build/libsockit.a
 #   make test            unit tests (cmocka) and end-to-end tests (pytest)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan
+#   make test-valgrind   the same under valgrind memcheck, zero leaks (long)
 #   make run             the chat server on 127.0.0.1:8000
 #   make bench           the side-by-side suite (BENCH_ARGS=--quick: short)
 #   make install PREFIX=/usr/local
@@ -97,9 +98,38 @@ lint:
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-vg
 
 .PHONY: all test unit e2e run bench install lint clean
+
+# --------------------------------------------------------------- valgrind
+# `make test-valgrind` builds without sanitizers into build-vg/ (-O1 -g,
+# the same warnings) and runs the unit tests, then the end-to-end suite,
+# under memcheck.  A unit test fails on any error or definite, indirect or
+# possible leak (exit 99).  In the end-to-end suite helpers.py starts every
+# sockit process under SOCKIT_WRAPPER with one log per process in
+# build-vg/vg-logs/, and conftest.py fails the test whose process logged
+# errors or such leaks ("still reachable" is not a leak).
+VG_BUILD := build-vg
+VALGRIND := valgrind --tool=memcheck --leak-check=full --num-callers=30 --track-fds=no \
+            --show-leak-kinds=definite,indirect,possible
+
+test-valgrind:
+	@sh scripts/deps.sh valgrind
+	@$(MAKE) --no-print-directory BUILD=$(VG_BUILD) OPT=-O1 SANITIZE= valgrind-unit valgrind-e2e
+
+valgrind-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== valgrind $$t"; \
+	  timeout 600 $(VALGRIND) -q --errors-for-leak-kinds=definite,indirect,possible \
+	    --error-exitcode=99 $$t; done
+
+valgrind-e2e: $(BUILD)/sockit $(BUILD)/tests/flood
+	rm -rf $(BUILD)/vg-logs && mkdir -p $(BUILD)/vg-logs
+	SOCKIT=$(abspath $(BUILD)/sockit) FLOOD=$(abspath $(BUILD)/tests/flood) \
+	  SOCKIT_WRAPPER="$(VALGRIND) --errors-for-leak-kinds=none --log-file=$(abspath $(BUILD))/vg-logs/vg.%p.log" \
+	  $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e
+
+.PHONY: test-valgrind valgrind-unit valgrind-e2e
 
 # ------------------------------------------------------------------- fuzz
 # libFuzzer harnesses for the codec, the address parser and the chat
