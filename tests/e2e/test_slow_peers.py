@@ -31,6 +31,10 @@ from helpers import len_frame
 
 GIB = 1 << 30
 SAN = helpers.sanitized()
+# Under valgrind (make test-valgrind) the server's RSS is mostly valgrind's
+# (shadow memory, a 20 MB queue of freed blocks): the RSS bounds below are
+# not checked there, everything else is.
+VG = helpers.under_valgrind()
 # No progress for this long means the kernel will take no more: the other
 # side has stopped reading.  Generous, so that a server that is merely
 # slow (ASan, a busy machine) is not taken for a stopped one.
@@ -227,7 +231,7 @@ def test_echo_stops_reading_a_client_that_never_reads(start_server, conns, monke
     # ASan (its 4 MiB quarantine on top).
     grown = status_kib(srv.pid, "VmHWM") - base
     const = (8 << 10) if SAN else (1 << 10)
-    assert grown < queue // 1024 + const, "RSS grew by %d KiB (queue %d KiB)" % (
+    assert VG or grown < queue // 1024 + const, "RSS grew by %d KiB (queue %d KiB)" % (
         grown, queue // 1024)
 
     # Nothing was lost to the stall: once the client reads, every byte
@@ -339,7 +343,7 @@ def test_chat_member_that_never_reads_is_dropped(start_server, conns, monkeypatc
     # on top).
     grown = status_kib(srv.pid, "VmHWM") - base
     const = (8 << 10) if SAN else (1 << 10)
-    assert grown < 3 * queue // 1024 + const, "RSS grew by %d KiB" % grown
+    assert VG or grown < 3 * queue // 1024 + const, "RSS grew by %d KiB" % grown
 
     # The room goes on, and fast.
     talker.send_text("end")
@@ -415,7 +419,7 @@ def test_stdio_stdin_gib_to_a_client_that_never_reads(start_server, conns, monke
         # Measured growth: 1.04 MiB at -O2, 1.35 MiB under ASan.
         grown = status_kib(srv.pid, "VmHWM") - base
         const = (4 << 10) if SAN else (1 << 10)
-        assert grown < queue // 1024 + const, "RSS grew by %d KiB" % grown
+        assert VG or grown < queue // 1024 + const, "RSS grew by %d KiB" % grown
 
         # Reading resumes the stream where it stopped, nothing lost: 64 MiB,
         # far more than was buffered, each byte where it belongs.
