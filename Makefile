@@ -4,6 +4,7 @@
 #   make test            unit tests (cmocka) and end-to-end tests (pytest)
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make test-valgrind   the same under valgrind memcheck, zero leaks (long)
+#   make fuzz            libFuzzer harnesses, FUZZ_TIME s each (fuzz/README.md)
 #   make run             the chat server on 127.0.0.1:8000
 #   make bench           the side-by-side suite (BENCH_ARGS=--quick: short)
 #   make install PREFIX=/usr/local
@@ -93,7 +94,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
 
 lint:
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 
