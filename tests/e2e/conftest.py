@@ -65,10 +65,25 @@ def _valgrind_logs():
     if pattern is None:
         yield
         return
-    before = set(glob.glob(pattern))
+
+    def stamps():
+        # (mtime, size) too, not the names alone: a reused pid rewrites an
+        # older test's log under the same name.
+        out = {}
+        for path in glob.glob(pattern):
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            out[path] = (st.st_mtime_ns, st.st_size)
+        return out
+
+    before = stamps()
     yield
     problems = []
-    for path in sorted(set(glob.glob(pattern)) - before):
+    for path, stamp in sorted(stamps().items()):
+        if before.get(path) == stamp:
+            continue
         with open(path, errors="replace") as f:
             text = f.read()
         problem = helpers.valgrind_log_problem(text)
