@@ -276,6 +276,7 @@ static void in_fs_cb(uv_fs_t *req) {
 typedef struct send_job {
   uv_work_t req;
   stdio_svc *st;
+  sk_peer *peer; /* NULL once it has closed */
   int sock;
   atomic_int cancel;
   int err;
@@ -305,6 +306,7 @@ static void send_work(uv_work_t *req) {
 static void send_done(uv_work_t *req, int status) {
   send_job *j = SK__CONTAINER_OF(req, send_job, req);
   stdio_svc *st = j->st;
+  sk_peer *peer = j->peer;
   int err = status < 0 ? status : j->err;
   bool cancelled = atomic_load(&j->cancel);
 
@@ -319,6 +321,17 @@ static void send_done(uv_work_t *req, int status) {
   }
   if (cancelled)
     return;
+  if (err == UV_EPIPE || err == UV_ECONNRESET) {
+    /* The socket refused, not stdin, and nothing more of stdin goes out.
+     * Sending nothing tells whether the peer still takes data: UV_EPIPE
+     * once it is ending, when a stop shut our side -- the refusal is our
+     * own and the peer's close will follow.  Otherwise the client left:
+     * close it with the error, as a failed queued write does. */
+    st->in_eof = true;
+    if (peer != NULL && sk_peer_send(peer, "", 0) == 0)
+      sk_peer_close(peer, err);
+    return;
+  }
   if (err < 0)
     stdin_error(st, err);
   else
@@ -340,6 +353,7 @@ static bool start_sendfile(stdio_svc *st, sk_peer *p) {
   if (j == NULL)
     return false;
   j->st = st;
+  j->peer = p;
   j->sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (j->sock < 0 ||
       uv_queue_work(st->loop, &j->req, send_work, send_done) != 0) {
@@ -472,6 +486,8 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
       finish(st, reason);
     return;
   }
+  if (st->job != NULL && st->job->peer == p)
+    st->job->peer = NULL;
   if (n->prev != NULL)
     n->prev->next = n->next;
   else
