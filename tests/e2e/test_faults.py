@@ -820,3 +820,33 @@ def test_sigterm_stdio_under_load(service, transport):
     assert min(got) >= floor, "got %s lines, the server had read %d" % (got, floor)
     for c in clients:
         c.close()
+
+
+# ------------------------------------------------ stdin sent by sendfile
+
+@pytest.mark.parametrize("fault", ["sigterm", "reset"])
+def test_stdio_fault_while_stdin_goes_by_sendfile(start_server, tmp_path, fault):
+    """A regular file on stdin goes to the client by sendfile(2), from the
+    thread pool, past the write queue.  SIGTERM in the middle is still a
+    graceful stop (exit 0), and a client reset in the middle is that
+    client's going (exit 1, as with a queued write), not a stdin error."""
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as f:
+        f.truncate(1 << 30)   # sparse: a GiB of zeros, no disk used
+    with open(path, "rb") as f:
+        srv = start_server("-v", "tcp://127.0.0.1:0", stdin=f)
+    c = Conn.connect(srv.addr, rcvbuf=65536)
+    try:
+        wait_readable(c.sock)   # the file is flowing
+        if fault == "sigterm":
+            assert stop_and_time(srv) == 0
+        else:
+            srv.expect_clean_exit = False   # checked here instead
+            reset(c)
+            assert srv.wait_exit() == 1
+            srv.wait_stderr(r"(dropping 127\.0\.0\.1:\d+: |127\.0\.0\.1:\d+ disconnected)")
+            srv.finish_drains()
+            assert srv.sanitizer_report() is None, srv.sanitizer_report()
+    finally:
+        c.close()
+    assert not [x for x in srv.stderr_lines if "stdin:" in x], srv.stderr_text()
