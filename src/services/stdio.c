@@ -323,12 +323,11 @@ static void send_done(uv_work_t *req, int status) {
     return;
   if (err == UV_EPIPE || err == UV_ECONNRESET) {
     /* The socket refused, not stdin, and nothing more of stdin goes out.
-     * Sending nothing tells whether the peer still takes data: UV_EPIPE
-     * once it is ending, when a stop shut our side -- the refusal is our
-     * own and the peer's close will follow.  Otherwise the client left:
+     * A peer that is ending had our side shut by a stop: the refusal is
+     * our own and its close will follow.  Otherwise the client left:
      * close it with the error, as a failed queued write does. */
     st->in_eof = true;
-    if (peer != NULL && sk_peer_send(peer, "", 0) == 0)
+    if (peer != NULL && !peer->ending && !peer->closing && !peer->shut)
       sk_peer_close(peer, err);
     return;
   }
