@@ -496,9 +496,14 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
   free(n);
   st->npeers--;
   st->in_blocked = peers_full(st); /* the full one may have left */
-  if (!st->o.keep_open)
-    finish(st, reason == UV_EOF || reason == SK_ECLOSED ? 0 : reason);
-  else
+  if (!st->o.keep_open) {
+    bool failed = reason != 0 && reason != UV_EOF && reason != SK_ECLOSED;
+    /* A listener's session ends with this client: an error is the run's,
+     * and says so even without -v (connect reports its own). */
+    if (failed && !st->finishing && !st->o.connect_mode)
+      sk__log(SK_LOG_ERROR, "%s: %s", sk_peer_name(p), sk_strerror(reason));
+    finish(st, failed ? reason : 0);
+  } else
     update_stdin(st);
   check_done(st);
 }

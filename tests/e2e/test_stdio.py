@@ -2,6 +2,8 @@
 goes to the peer; without -k one client, then exit 0; with -k it keeps
 serving."""
 
+import socket
+import struct
 import subprocess
 
 import pytest
@@ -153,3 +155,21 @@ def test_stdio_keep_open_stdin_resumes_after_full_client_leaves(start_server, co
         got += 1
     writer.join(10)
     assert not writer.is_alive()
+
+
+def test_client_reset_ends_listener_with_a_message(start_server):
+    """Without -k the session is the one client: its reset ends the run
+    with status 1 and says why, even without -v."""
+    yes = subprocess.Popen(["yes", "hello"], stdout=subprocess.PIPE)
+    try:
+        srv = start_server("tcp://127.0.0.1:0", stdin=yes.stdout)
+        s = socket.create_connection((srv.addr.host, srv.port), timeout=10)
+        assert s.recv(6) == b"hello\n"  # stdin flows to it; it stops reading
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+        assert srv.wait_exit() == 1
+        srv.wait_stderr(r"^sockit: 127\.0\.0\.1:\d+: connection reset by peer$")
+        srv.expect_clean_exit = False  # exited 1 on purpose
+    finally:
+        yes.kill()
+        yes.wait()
