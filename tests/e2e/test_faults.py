@@ -35,7 +35,7 @@ import pytest
 
 import helpers
 from helpers import Conn, poll_until
-from test_slow_peers import server_rx_queue, tcp_queues
+from helpers import server_rx_queue, tcp_queues
 
 SERVICES = ["echo", "upper", "chat", "stdio"]
 TRANSPORTS = ["tcp", "unix"]

@@ -27,7 +27,7 @@ import threading
 import time
 
 import helpers
-from helpers import len_frame
+from helpers import len_frame, server_rx_queue
 
 GIB = 1 << 30
 SAN = helpers.sanitized()
@@ -68,29 +68,6 @@ def tcp_max_buffers():
     with open("/proc/sys/net/ipv4/tcp_wmem") as f:
         wmem = int(f.read().split()[2])
     return rmem + wmem
-
-
-def tcp_queues(local_port, remote_port):
-    """(send queue, receive queue) in bytes of the loopback TCP socket from
-    local_port to remote_port, from /proc/net/tcp; None if there is none.
-    The send queue holds what the peer has not acknowledged, the receive
-    queue what the owner has not read."""
-    want_local, want_remote = ":%04X" % local_port, ":%04X" % remote_port
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1].endswith(want_local) and fields[2].endswith(want_remote):
-                tx, rx = fields[4].split(":")
-                return int(tx, 16), int(rx, 16)
-    return None
-
-
-def server_rx_queue(server_port, client_port):
-    """Bytes the server has not read yet on its side of the TCP connection
-    from client_port, or None if there is no such socket."""
-    q = tcp_queues(server_port, client_port)
-    return q[1] if q else None
 
 
 class Pusher(threading.Thread):
