@@ -7,7 +7,6 @@ must accept again as soon as descriptors free up.
 
 import os
 import resource
-import socket
 import time
 
 import pytest

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from helpers import Conn, Framing, sanitized
+from helpers import Framing, sanitized
 
 # (framing, --max-frame): every header width and byte order.
 LEN_FRAMINGS = [

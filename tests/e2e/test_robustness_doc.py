@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 from helpers import run_sockit
 

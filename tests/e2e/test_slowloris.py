@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import Conn, len_frame
+from helpers import len_frame
 
 
 def trickle(conn, data, interval, stop):
