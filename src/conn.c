@@ -256,8 +256,8 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     if (p->server != NULL && p->got_frame && !p->closing)
       sk__server_touch(p);
     update_reading(p);
-    if (p->server != NULL && p->reading)
-      sk__server_frame_check(p, sk_decoder_pending(&p->dec) > 0);
+    if (p->server != NULL)
+      sk__server_frame_read(p, sk_decoder_pending(&p->dec) > 0);
     return;
   }
   sk__read_release(buf);
@@ -288,7 +288,7 @@ static void update_reading(sk_peer *p) {
   p->reading = want;
   /* The frame clock runs only while the peer is read. */
   if (p->server != NULL)
-    sk__server_frame_check(p, want && sk_decoder_pending(&p->dec) > 0);
+    sk__server_frame_pause(p, want);
 }
 
 void sk__conn_start(sk_peer *p) {

@@ -107,9 +107,11 @@ struct sk_peer {
   /* Streams of a server with a frame timeout: in the list of peers with a
    * frame begun, oldest first, while a frame is incomplete and read. */
   struct sk_peer *fprev, *fnext;
-  uint64_t frame_started;
-  bool in_frame;  /* in that list */
-  bool got_frame; /* a frame completed during the last read */
+  uint64_t frame_started; /* ms, its frame's clock adjusted for pauses */
+  uint64_t frame_used;    /* ms its frame has used, while held */
+  bool in_frame;          /* in that list */
+  bool frame_held;        /* a frame begun, but the peer is not read */
+  bool got_frame;         /* a frame completed during the current read */
   sk_framing framing;
   size_t max_queue;
   int close_reason;
@@ -210,8 +212,9 @@ void sk__server_link(sk_server *s, sk_peer *p);
 void sk__server_unlink(sk_server *s, sk_peer *p);
 void sk__server_arm_idle(sk_server *s);
 /* The frame timeout: after each read of p (pending: bytes of an incomplete
- * frame held), and when p stops being read or closes (pending 0). */
-void sk__server_frame_check(sk_peer *p, bool pending);
+ * frame are held), and when p stops or starts being read. */
+void sk__server_frame_read(sk_peer *p, bool pending);
+void sk__server_frame_pause(sk_peer *p, bool reading);
 void sk__server_handle_closed(uv_handle_t *h);
 
 /* UDP servers and clients (udp.c). */

@@ -114,10 +114,13 @@ void sk__server_arm_idle(sk_server *s) {
 
 /* -------------------------------------------------------- frame timeout */
 
-/* Peers with a frame begun are listed in the order their frames began, so
- * the timer only looks at the head.  It is armed when the list stops being
- * empty and re-armed by its own callback; a head leaving early makes it
- * fire once for nothing, never late. */
+/* Peers with a frame begun and read are listed in the order their frames
+ * began, so the timer only looks at the head.  It is armed when the list
+ * stops being empty, re-armed by its own callback, and restarted when a
+ * peer goes in at the head; a head leaving early makes it fire once for
+ * nothing, never late.  A peer the server stops reading leaves the list
+ * with the time its frame has used, and goes back in with it: the clock
+ * pauses, it does not start again. */
 
 static void frame_unlink(sk_server *s, sk_peer *p) {
   if (!p->in_frame)
@@ -147,29 +150,80 @@ static void frame_cb(uv_timer_t *t) {
     uv_timer_start(t, frame_cb, s->ffirst->frame_started + limit - now, 0);
 }
 
-void sk__server_frame_check(sk_peer *p, bool pending) {
+/* Lists p as having begun its frame `used` ms ago. */
+static void frame_insert(sk_server *s, sk_peer *p, uint64_t used) {
+  uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
+  sk_peer *q = s->flast;
+
+  p->frame_started = now - used;
+  p->frame_used = 0;
+  p->frame_held = false;
+  while (q != NULL && q->frame_started > p->frame_started)
+    q = q->fprev;
+  p->fprev = q;
+  p->fnext = q != NULL ? q->fnext : s->ffirst;
+  if (p->fnext != NULL)
+    p->fnext->fprev = p;
+  else
+    s->flast = p;
+  if (q != NULL)
+    q->fnext = p;
+  else
+    s->ffirst = p;
+  p->in_frame = true;
+  if (s->stopping)
+    return;
+  if (s->ffirst == p || !uv_is_active((uv_handle_t *)&s->frame_timer)) {
+    uint64_t due = s->ffirst->frame_started + limit;
+    uv_timer_start(&s->frame_timer, frame_cb, due > now ? due - now : 0, 0);
+  }
+}
+
+/* Takes p out of the list, keeping what its frame has used. */
+static void frame_hold(sk_server *s, sk_peer *p) {
+  if (p->in_frame) {
+    p->frame_used = sk__now(s->loop) - p->frame_started;
+    p->frame_held = true;
+    frame_unlink(s, p);
+  }
+}
+
+void sk__server_frame_read(sk_peer *p, bool pending) {
   sk_server *s = p->server;
   bool got = p->got_frame;
 
+  p->got_frame = false;
   if (s == NULL || s->opts.frame_timeout_ms == 0)
     return;
   if (!pending || p->closing) {
     frame_unlink(s, p);
+    p->frame_held = false;
+    p->frame_used = 0;
     return;
   }
-  if (p->in_frame && !got)
-    return;           /* the same frame, still arriving */
-  frame_unlink(s, p); /* a new frame began in this read */
-  p->frame_started = sk__now(s->loop);
-  p->fprev = s->flast;
-  if (s->flast != NULL)
-    s->flast->fnext = p;
-  else
-    s->ffirst = p;
-  s->flast = p;
-  p->in_frame = true;
-  if (!s->stopping && !uv_is_active((uv_handle_t *)&s->frame_timer))
-    uv_timer_start(&s->frame_timer, frame_cb, s->opts.frame_timeout_ms, 0);
+  if (got) { /* a new frame began in this read: its clock starts now */
+    frame_unlink(s, p);
+    p->frame_used = 0;
+    p->frame_held = false;
+  }
+  if (!p->reading) { /* paused during this read */
+    frame_hold(s, p);
+    p->frame_held = true;
+    return;
+  }
+  if (!p->in_frame) /* a frame's first bytes */
+    frame_insert(s, p, p->frame_used);
+}
+
+void sk__server_frame_pause(sk_peer *p, bool reading) {
+  sk_server *s = p->server;
+
+  if (s == NULL || s->opts.frame_timeout_ms == 0 || p->closing)
+    return;
+  if (!reading)
+    frame_hold(s, p);
+  else if (p->frame_held)
+    frame_insert(s, p, p->frame_used);
 }
 
 /* ---------------------------------------------------- stop and release */
