@@ -336,6 +336,8 @@ static const char *leave_reason(int reason) {
     return "too slow";
   case SK_EIDLE:
     return "idle";
+  case SK_EFRAMETIMEOUT:
+    return "frame timeout";
   default:
     return sk_strerror(reason);
   }
@@ -429,6 +431,9 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
 
   if (m == NULL || !m->in_room)
     return;
+  /* A raw datagram ("echo hi | nc -u") carries its line end. */
+  if (c->framing.mode == SK_FRAME_RAW && len > 0 && msg[len - 1] == '\n')
+    len -= len > 1 && msg[len - 2] == '\r' ? 2 : 1;
   sk__chat_parse(msg, len, &cmd);
   switch (cmd.op) {
   case SK__CHAT_EMPTY:
@@ -459,10 +464,14 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
     leave(c, m, 0);
     sk_peer_end(p);
     break;
-  case SK__CHAT_UNKNOWN:
+  case SK__CHAT_UNKNOWN: {
+    size_t n = cmd.arglen > 64 ? 64 : cmd.arglen;
+    while (n < cmd.arglen && ((unsigned char)cmd.arg[n] & 0xC0) == 0x80)
+      n--; /* not inside a UTF-8 sequence */
     tell(m, "* error: unknown command: %.*s (try /who, /nick NAME, /quit)",
-         (int)(cmd.arglen > 64 ? 64 : cmd.arglen), cmd.arg);
+         (int)n, cmd.arg);
     break;
+  }
   case SK__CHAT_BADTEXT:
     refuse_text(m, msg, len, cmd.arg);
     break;

@@ -404,3 +404,29 @@ def test_empty_and_tiny_frame_floods(chat):
         assert c.recv_text() == "guest1: end"
     c2.send_text("/who")
     assert c2.recv_text() == "* here: guest1, guest2, guest3"
+
+
+def test_chat_udp_raw_datagrams_with_line_ends(start_server):
+    """Raw datagrams from line tools (echo hi | nc -u) end in \\n or \\r\\n:
+    the line end is not part of the message, nor a reason to refuse it."""
+    srv = start_server("-s", "chat", "-f", "raw", "udp://127.0.0.1:0")
+    u1, u2 = Dgram(srv.addr), Dgram(srv.addr)
+    try:
+        u1.send(b"/who\n")
+        assert u1.recv() == b"* you are guest1; here: guest1"
+        assert u1.recv() == b"* here: guest1"
+        u2.send(b"/who\r\n")
+        assert u2.recv() == b"* you are guest2; here: guest1, guest2"
+        assert u2.recv() == b"* here: guest1, guest2"
+        assert u1.recv() == b"* guest2 joined"
+        u1.send(b"hi\n")
+        assert u2.recv() == b"guest1: hi"
+        u1.send(b"crlf\r\n")
+        assert u2.recv() == b"guest1: crlf"
+        u1.send(b"no line end")
+        assert u2.recv() == b"guest1: no line end"
+        u1.send(b"two\n\n")  # only one line end is taken off
+        assert u1.recv().startswith(b"* error: line refused: control character")
+    finally:
+        for u in (u1, u2):
+            u.close()
