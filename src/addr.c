@@ -56,6 +56,8 @@ static int parse_port(const char *s, size_t n, uint16_t *out,
   for (size_t i = 0; i < n; i++)
     if (s[i] < '0' || s[i] > '9')
       return bad(why, "the port is not a number");
+  while (n > 1 && s[0] == '0') /* 000080 is 80 */
+    s++, n--;
   if (n > 5)
     return bad(why, "port out of range (0-65535)");
   for (size_t i = 0; i < n; i++)
@@ -111,10 +113,12 @@ static int parse_hostport(sk_addr *a, const char *s, const char **why) {
   if (colon == NULL)
     return bad(why, NO_PORT);
   if (memchr(s, ':', (size_t)(colon - s)) != NULL) {
-    /* "tcp:HOST:PORT" looks like a scheme; "::1:80" like bare IPv6. */
+    /* "tcp:HOST:PORT" looks like a scheme; "::1:80" and "beef::1:80" like
+     * bare IPv6: a scheme has a letter that is not a hex digit. */
+    bool scheme = false;
     for (word = 0; isalpha((unsigned char)s[word]); word++)
-      ;
-    if (word > 0 && s[word] == ':')
+      scheme = scheme || !isxdigit((unsigned char)s[word]);
+    if (scheme && s[word] == ':')
       return bad(why, "unknown scheme (tcp://, udp://, unix:)");
     return bad(why, "an IPv6 address goes in brackets: [::1]:PORT");
   }

@@ -192,12 +192,14 @@ struct sk_server {
   unsigned udp_buckets;
   sk_peer *udp_reap; /* UDP: closed peers awaiting on_close */
   uv_idle_t udp_reaper;
-  size_t udp_queued;     /* UDP: bytes in uv_udp_send requests */
-  unsigned udp_paused;   /* UDP: peers paused; no receiving while > 0 */
-  unsigned handles_open; /* listener + timers still to close */
-  unsigned next_id;      /* for naming Unix peers */
-  uint64_t fd_limit;     /* RLIMIT_NOFILE, when last near it */
-  bool refusing;         /* refused the last connection (logged once) */
+  size_t udp_queued;           /* UDP: bytes in uv_udp_send requests */
+  unsigned udp_paused;         /* UDP: peers paused; no receiving while > 0 */
+  unsigned handles_open;       /* listener + timers still to close */
+  unsigned next_id;            /* for naming Unix peers */
+  uint64_t fd_limit;           /* RLIMIT_NOFILE, when last near it */
+  int refusing;                /* why the last connection was refused, or 0 */
+  sk_log_level refusing_level; /* how that was logged */
+  uint64_t warned_full, warned_fds; /* when last warned of each (ms) */
   bool stopping;
   bool unlink_path;
   void (*done)(void *arg);

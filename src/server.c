@@ -332,17 +332,29 @@ static bool near_fd_limit(sk_server *s, int fd) {
   return (uint64_t)fd >= rl.rlim_cur - SK__FD_SPARE;
 }
 
-/* Closes a connection that cannot be served.  The first refusal in a row
- * is a warning that says why; the others are logged with -v only. */
+/* Closes a connection that cannot be served.  The first refusal of a run
+ * says why: as a warning once a minute at most for each reason, so that a
+ * server churning at its limit does not fill the log; otherwise, and for
+ * every single refusal, with -v. */
+#define REFUSE_WARN_MS 60000
+
 static void refuse(sk_server *s, sk_peer *p, int reason) {
-  if (!s->refusing) {
-    s->refusing = true;
+  uint64_t now = sk__now(s->loop);
+  uint64_t *warned = reason == SK_EFULL ? &s->warned_full : &s->warned_fds;
+  sk_log_level level = SK_LOG_INFO;
+
+  if (s->refusing != reason) {
+    s->refusing = reason;
+    if (*warned == 0 || now - *warned >= REFUSE_WARN_MS) {
+      *warned = now > 0 ? now : 1;
+      level = SK_LOG_WARN;
+    }
+    s->refusing_level = level;
     if (reason == SK_EFULL)
-      sk__log(SK_LOG_WARN,
-              "connection limit reached (%u): refusing new connections",
+      sk__log(level, "connection limit reached (%u): refusing new connections",
               s->opts.max_conns);
     else
-      sk__log(SK_LOG_WARN,
+      sk__log(level,
               "out of file descriptors (limit %ju, see ulimit -n): refusing "
               "new connections",
               (uintmax_t)s->fd_limit);
@@ -357,9 +369,10 @@ static void on_connection(uv_stream_t *listener, int status) {
 
   if (status < 0) {
     /* Rare: libuv's reserve descriptor already handles EMFILE. */
-    if (!s->refusing)
+    if (s->refusing != status)
       sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(status));
-    s->refusing = true;
+    s->refusing = status;
+    s->refusing_level = SK_LOG_WARN;
     return;
   }
   p = sk__conn_new(s->loop, s->addr.transport, &s->opts.framing,
@@ -391,9 +404,9 @@ static void on_connection(uv_stream_t *listener, int status) {
     refuse(s, p, UV_EMFILE);
     return;
   }
-  if (s->refusing) {
-    s->refusing = false;
-    sk__log(SK_LOG_WARN, "accepting connections again (%u open)",
+  if (s->refusing != 0) {
+    s->refusing = 0;
+    sk__log(s->refusing_level, "accepting connections again (%u open)",
             s->nactive + 1);
   }
   s->nactive++;

@@ -117,3 +117,32 @@ def test_max_conns_warns_once(start_server, conns):
     kept[0].close()
     assert poll_until(lambda: served(srv.addr), 10, interval=0.05)
     srv.wait_stderr("accepting connections again")
+
+
+def test_churn_at_the_limit_warns_once_a_minute(start_server, conns):
+    """Clients coming and going at the limit: each run of refusals is a
+    warning only once a minute; the rest show with -v alone."""
+    srv = start_server("-s", "echo", "-f", "line", "--max-conns", "1", "tcp://127.0.0.1:0")
+    for i in range(3):
+        held = []
+
+        def take_the_slot():
+            # The server notices a leaver asynchronously: retry until one
+            # connection is served, and keep it.
+            c, ok = attempt(srv.addr)
+            if ok:
+                held.append(c)
+            elif c is not None:
+                c.close()
+            return ok
+
+        assert poll_until(take_the_slot, 10, interval=0.05)
+        kept = held[0]
+        c, ok = attempt(srv.addr)
+        assert ok is False, "cycle %d: not refused" % i
+        c.close()
+        kept.close()
+    assert poll_until(lambda: served(srv.addr), 10, interval=0.05)
+    text = srv.stderr_text()
+    assert text.count("connection limit reached (1)") == 1, text
+    assert text.count("accepting connections again") == 1, text

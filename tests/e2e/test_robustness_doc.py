@@ -57,7 +57,7 @@ AREAS = [
      [("test_exhaustion.py", None), ("test_limits.py", None)],
      [],
      "near the descriptor limit new connections are closed at once with one "
-     "warning, existing clients are served, the CPU stays idle, and accepting "
+     "warning (a minute at most, however often it recurs), existing clients are served, the CPU stays idle, and accepting "
      "resumes when descriptors free up; --max-conns refuses politely"),
     ("Faults",
      [("test_faults.py", None), ("test_signals.py", None), ("test_stop.py", None),

@@ -114,6 +114,9 @@ static void test_problem(void **state) {
       {"host:000080000", "port out of range (0-65535)"},
       {"ftp://x:1", "unknown scheme (tcp://, udp://, unix:)"},
       {"tcp:x:1", "unknown scheme (tcp://, udp://, unix:)"},
+      {"beef::1:80", "an IPv6 address goes in brackets: [::1]:PORT"},
+      {"face:b00c::1:443", "an IPv6 address goes in brackets: [::1]:PORT"},
+      {"host:0000065536", "port out of range (0-65535)"},
       {"::1:80", "an IPv6 address goes in brackets: [::1]:PORT"},
       {"[::1", "no ']' after the IPv6 address"},
       {"[]:1", "empty IPv6 address"},
@@ -124,7 +127,8 @@ static void test_problem(void **state) {
       {"unix:", "empty Unix socket path"},
       {"unix://", "empty Unix socket path"},
   };
-  static const char *const good[] = {"80", "host:1", "[::1]:0", "unix:x"};
+  static const char *const good[] = {"80",     "host:1",      "[::1]:0",
+                                     "unix:x", "host:000080", "0000000000443"};
   for (size_t i = 0; i < NELEMS(cases); i++) {
     const char *why = sk_addr_problem(cases[i].text);
     if (why == NULL || strcmp(why, cases[i].why) != 0)
