@@ -158,8 +158,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
   b->lg.warmup_ms = 1000;
   b->lg.connect_timeout_ms = 10000;
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":c:p:s:f:d:n:qh", longs, NULL)) !=
-         -1) {
+  while ((opt = cli_getopt(argc, argv, ":c:p:s:f:d:n:qh", longs)) != -1) {
     if ((r = cli_common_option(&b->c, opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;

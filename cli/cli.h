@@ -26,7 +26,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 
 struct option;
 
-/* Reports the option getopt_long stopped at, by the name the user wrote:
+/* getopt_long, remembering where it started, for cli_bad_option. */
+int cli_getopt(int argc, char **argv, const char *shorts,
+               const struct option *longs);
+
+/* Reports the option cli_getopt stopped at, by the name the user wrote:
  * opt ':' is an option missing its value; '?' an unknown option, an
  * ambiguous abbreviation of several in longs, or a value given to an
  * option that takes none.  Returns 2. */

@@ -54,16 +54,26 @@ static int long_matches(const struct option *longs, const char *name, size_t n,
   return count;
 }
 
+static int optind_before; /* optind before the last cli_getopt */
+
+int cli_getopt(int argc, char **argv, const char *shorts,
+               const struct option *longs) {
+  optind_before = optind;
+  return getopt_long(argc, argv, shorts, longs, NULL);
+}
+
 int cli_bad_option(const char *cmd, int opt, char **argv,
                    const struct option *longs) {
   char shortopt[3] = {'-', (char)optopt, '\0'};
-  const char *last = optind > 0 ? argv[optind - 1] : "";
+  /* A long option is a whole word getopt just passed.  A short one inside
+   * a cluster like -xv leaves optind where it was, and the word before it
+   * may be a long option that was fine: only optopt names it. */
+  bool moved = optind > optind_before && optind > 0;
+  const char *last = moved ? argv[optind - 1] : "";
   char matches[256];
   const char *name;
   size_t n;
 
-  /* A long option is the argument getopt just passed; a short one, even
-   * inside a cluster like -xv, is only known from optopt. */
   if (strncmp(last, "--", 2) != 0 && optopt > 0 && optopt <= 255) {
     if (opt == ':')
       return cli_usage_error(cmd, "option '%s' needs a value", shortopt);

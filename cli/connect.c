@@ -273,7 +273,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (j->sends == NULL)
     return 1;
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":f:vqh", longs, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":f:vqh", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;

@@ -127,7 +127,7 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
   sk_server_opts_init(&o->so);
   o->service = "stdio";
   opterr = 0;
-  while ((opt = getopt_long(argc, argv, ":s:f:kvqh", longs, NULL)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;

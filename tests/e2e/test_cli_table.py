@@ -312,6 +312,12 @@ CASES = [
     usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns\)$"),
     usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
     usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
+    # An unknown short option in a cluster after a good long one is named
+    # itself, not the long one before it.
+    usage("listen", ["--verbose", "-xv", "9000"], r"unknown option '-x'$"),
+    usage("listen", ["--frame-timeout=1", "-xv", "9000"], r"unknown option '-x'$"),
+    usage("connect", ["--send=hi", "-Zq", LOCAL], r"unknown option '-Z'$"),
+    usage("bench", ["--json", "-Xq", LOCAL], r"unknown option '-X'$"),
     usage("listen", ["--help=x"], r"option '--help' takes no value$"),
     usage("bench", ["--json=1", LOCAL], r"option '--json' takes no value$"),
 
