@@ -221,7 +221,8 @@ typedef struct sk_handler {
  * the cap: the library pauses reading from a peer whose own queue is over
  * its cap, which bounds what a request/response service can queue.  Use
  * sk_peer_writable() first when the data comes from somewhere else.
- * Returns 0, SK_EFRAMETOOBIG, UV_EPIPE when the peer is closing, or
+ * Returns 0, SK_EFRAMETOOBIG (over max_frame, or over 4 GiB - 1, the most
+ * one libuv buffer holds), UV_EPIPE when the peer is closing, or
  * UV_ENOMEM. */
 int sk_peer_send(sk_peer *p, const void *msg, size_t len);
 
@@ -327,7 +328,9 @@ void sk_client_opts_init(sk_client_opts *opts);
  * then as for a server's peers.  A connect that fails or times out calls
  * on_close(p, err) without on_open.  UDP "connects" at once (the socket is
  * bound to the remote address).  Returns 0 with *out set to the peer, or
- * an error (bad address, failed resolution) without any callback. */
+ * an error (bad address, failed resolution) without any callback.  Like
+ * sk_server_start, it sets SIGPIPE to be ignored if it is still at its
+ * default. */
 int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
                       const sk_client_opts *opts, const sk_handler *handler,
                       void *ctx, sk_peer **out);

@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -333,6 +334,8 @@ int sk_peer_send(sk_peer *p, const void *msg, size_t len) {
 
   if (hlen < 0)
     return hlen;
+  if (len > UINT_MAX) /* a uv_buf_t holds at most that */
+    return SK_EFRAMETOOBIG;
   if (hlen > 0)
     bufs[n++] = uv_buf_init(hdr, (unsigned)hlen);
   if (len > 0)
@@ -351,6 +354,8 @@ int sk_peer_send(sk_peer *p, const void *msg, size_t len) {
 int sk_peer_send_buf(sk_peer *p, sk_buf *b) {
   uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
 
+  if (b->len > UINT_MAX)
+    return SK_EFRAMETOOBIG;
   return send_bufs(p, &one, 1, b);
 }
 

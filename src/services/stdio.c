@@ -303,6 +303,24 @@ static void send_work(uv_work_t *req) {
   }
 }
 
+/* Whether an error of sendfile(2) is the socket's (the client's), not the
+ * file's: sendfile reports both sides alike. */
+static bool socket_error(int err) {
+  switch (err) {
+  case UV_EPIPE:
+  case UV_ECONNRESET:
+  case UV_ECONNABORTED:
+  case UV_ETIMEDOUT:
+  case UV_EHOSTUNREACH:
+  case UV_ENETUNREACH:
+  case UV_ENETDOWN:
+  case UV_ENOTCONN:
+    return true;
+  default:
+    return false;
+  }
+}
+
 static void send_done(uv_work_t *req, int status) {
   send_job *j = SK__CONTAINER_OF(req, send_job, req);
   stdio_svc *st = j->st;
@@ -321,7 +339,7 @@ static void send_done(uv_work_t *req, int status) {
   }
   if (cancelled)
     return;
-  if (err == UV_EPIPE || err == UV_ECONNRESET) {
+  if (socket_error(err)) {
     /* The socket refused, not stdin, and nothing more of stdin goes out.
      * A peer that is ending had our side shut by a stop: the refusal is
      * our own and its close will follow.  Otherwise the client left:
@@ -499,8 +517,10 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
   if (!st->o.keep_open) {
     bool failed = reason != 0 && reason != UV_EOF && reason != SK_ECLOSED;
     /* A listener's session ends with this client: an error is the run's,
-     * and says so even without -v (connect reports its own). */
-    if (failed && !st->finishing && !st->o.connect_mode)
+     * and says so even without -v (connect reports its own; the library
+     * already warned of the others). */
+    if ((reason == UV_ECONNRESET || reason == UV_EPIPE) && !st->finishing &&
+        !st->o.connect_mode)
       sk__log(SK_LOG_ERROR, "%s: %s", sk_peer_name(p), sk_strerror(reason));
     finish(st, failed ? reason : 0);
   } else
