@@ -28,14 +28,7 @@ import socket
 import sys
 import time
 
-
-def cpu_of(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
+from proc import cpu_seconds  # this script's own folder is on sys.path
 
 
 def connect_all(port, n, timeout):
@@ -112,7 +105,7 @@ def main():
         now = time.monotonic()
         if snap0 is None and now >= t_measure:
             snap0 = (now, sum(got), total, os.times(),
-                     cpu_of(a.server_pid) if a.server_pid else None)
+                     cpu_seconds(a.server_pid) if a.server_pid else None)
         if now >= t_end:
             break
         for fd, _ in ep.poll(0.002):
@@ -158,7 +151,7 @@ def main():
         rr = (rr + 1) % n
     t1 = time.monotonic()
     cpu1 = os.times()
-    srv1 = cpu_of(a.server_pid) if a.server_pid else None
+    srv1 = cpu_seconds(a.server_pid) if a.server_pid else None
     t0, got0, total0, cpu0, srv0 = snap0
     secs = t1 - t0
     deliveries = sum(got) - got0
