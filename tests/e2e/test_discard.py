@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from helpers import Dgram
+from helpers import Dgram, poll_until
 
 
 @pytest.mark.parametrize("framing", ["raw", "line", "len", "len:2le"])
@@ -50,13 +50,43 @@ def test_discard_keeps_serving(start_server, conns):
     assert b.expect_closed() == b""
 
 
+def udp_rx_queue(port):
+    """Bytes waiting unread in the receive queue of the loopback UDP socket
+    bound to port (ss -uln's Recv-Q), from /proc/net/udp."""
+    want = ":%04X" % port
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1].endswith(want):
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError("no UDP socket on port %d" % port)
+
+
 def test_discard_udp(start_server):
-    srv = start_server("-s", "discard", "udp://127.0.0.1:0")
+    """Datagrams are read (the socket's receive queue drains to empty),
+    counted per sender (-v at stop: NAME: discarded N bytes), and nothing
+    is sent back."""
+    srv = start_server("-v", "-s", "discard", "udp://127.0.0.1:0")
     u = Dgram(srv.addr)
     try:
-        for i in range(50):
-            u.send(b"drop me %d" % i)
+        sent = 0
+        # In batches small enough for any receive buffer, each drained
+        # before the next: a lost datagram would make the count wrong.
+        for batch in range(5):
+            for i in range(10):
+                d = b"drop me %d" % (batch * 10 + i) + b"." * (batch * 100)
+                u.send(d)
+                sent += len(d)
+            assert poll_until(lambda: udp_rx_queue(srv.port) == 0, 10), (
+                "the server does not read its socket: Recv-Q %d bytes"
+                % udp_rx_queue(srv.port))
         u.expect_silence(0.5)
         assert srv.proc.poll() is None
+        peer = "%s:%d" % u.local
+        assert srv.stop() == 0
+        srv.finish_drains()
+        lines = [l for l in srv.stderr_lines if "discarded" in l]
+        assert lines == ["sockit: %s: discarded %d bytes" % (peer, sent)], srv.stderr_text()
     finally:
         u.close()

@@ -1,5 +1,6 @@
 """--max-conns, --idle-timeout, --max-queue and --backlog."""
 
+import subprocess
 import threading
 import time
 
@@ -104,8 +105,43 @@ def test_small_max_queue_loses_nothing(start_server, conns):
     assert not err, err
 
 
-def test_backlog_option(start_server, conns):
-    srv = start_server("-s", "echo", "--backlog", "16", "tcp://127.0.0.1:0")
+def somaxconn():
+    """The kernel's cap on a listen(2) backlog."""
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())
+
+
+def listen_backlog(addr):
+    """The backlog the kernel holds for the listener at addr, which `ss -l`
+    shows as its Send-Q (the listen(2) backlog after the somaxconn cap)."""
+    if addr.transport == "unix":
+        out = subprocess.run(["ss", "-Hlxn"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            # u_str LISTEN Recv-Q Send-Q PATH INODE * 0
+            if len(f) >= 5 and f[0] == "u_str" and f[4] == addr.path:
+                return int(f[3])
+    else:
+        out = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+        for line in out.splitlines():
+            f = line.split()
+            # LISTEN Recv-Q Send-Q LOCAL PEER
+            if len(f) >= 4 and f[3] == "%s:%d" % (addr.host, addr.port):
+                return int(f[2])
+    raise AssertionError("no listener %s in ss's output:\n%s" % (addr, out))
+
+
+@pytest.mark.parametrize("backlog", [None, "1", "16", "65535"])
+@pytest.mark.parametrize("transport", ["tcp", "unix"])
+def test_backlog_option(start_server, listen_addr, conns, transport, backlog):
+    """--backlog N reaches listen(2): the kernel shows N (511 without the
+    option), capped at net.core.somaxconn as listen(2) caps it."""
+    args = ["-s", "echo"] + (["--backlog", backlog] if backlog else [])
+    srv = start_server(*args, listen_addr(transport))
+    want = min(int(backlog or 511), somaxconn())
+    assert listen_backlog(srv.addr) == want
     c = conns(srv.addr)
     c.sendall(b"ok")
     assert c.recv_exact(2) == b"ok"
