@@ -24,14 +24,16 @@ endif
 
 UV_CFLAGS := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS   := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS  := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 CFLAGS   ?= -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-            -Wmissing-prototypes -Iinclude -Isrc $(UV_CFLAGS)
+            -Wmissing-prototypes -Iinclude -Isrc $(UV_CFLAGS) $(SSL_CFLAGS)
 LDFLAGS  += $(OPT)
-LDLIBS   += $(UV_LIBS)
+LDLIBS   += $(UV_LIBS) $(SSL_LIBS)
 
-LIB_SRC  := $(wildcard src/*.c src/services/*.c)
+LIB_SRC  := $(wildcard src/*.c src/*/*.c)
 CLI_SRC  := $(wildcard cli/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -46,7 +48,7 @@ $(BUILD)/.deps: scripts/deps.sh
 	@sh scripts/deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
-$(BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h cli/*.h) | $(BUILD)/.deps
+$(BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h src/*/*.h cli/*.h) | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -59,6 +61,11 @@ $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsockit.a | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS) -lcmocka
+
+# The histogram is the load generator's own, not the library's.
+$(BUILD)/tests/test_hist: tests/unit/test_hist.c cli/hist.c cli/hist.h | $(BUILD)/.deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Icli $(LDFLAGS) -o $@ tests/unit/test_hist.c cli/hist.c -lcmocka
 
 # The independent load client of tests/e2e/test_nothing_lost.py: plain
 # POSIX, no libsockit, and no sanitizers (it measures the server).
@@ -94,7 +101,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
 
 lint:
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/services/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 
@@ -148,7 +155,7 @@ FUZZ_TARGETS := decoder addr chat
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall \
                 -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-                -Iinclude -Isrc $(UV_CFLAGS)
+                -Iinclude -Isrc $(UV_CFLAGS) $(SSL_CFLAGS)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
 FUZZ_BIN     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 # The decoder harness sees every allocation the decoder makes.
@@ -158,7 +165,7 @@ $(FUZZ_BUILD)/.deps: scripts/deps.sh
 	@sh scripts/deps.sh fuzz
 	@mkdir -p $(FUZZ_BUILD) && touch $@
 
-$(FUZZ_BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h src/services/*.h) | $(FUZZ_BUILD)/.deps
+$(FUZZ_BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h src/*/*.h) | $(FUZZ_BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -c $< -o $@
 
@@ -167,7 +174,7 @@ $(FUZZ_BUILD)/libsockit.a: $(FUZZ_LIB_OBJ)
 
 $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libsockit.a include/sockit.h src/services/services.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_LINK_$*) \
-	  -o $@ $< $(FUZZ_BUILD)/libsockit.a $(UV_LIBS)
+	  -o $@ $< $(FUZZ_BUILD)/libsockit.a $(UV_LIBS) $(SSL_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

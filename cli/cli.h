@@ -81,7 +81,52 @@ enum {
   OPT_SEND,
   OPT_EXPECT,
   OPT_TIMEOUT,
+  OPT_CERT,
+  OPT_KEY,
+  OPT_CA,
+  OPT_CLIENT_CA,
+  OPT_PIN,
+  OPT_INSECURE,
+  OPT_ALPN,
+  OPT_HANDSHAKE_TIMEOUT,
 };
+
+/* TLS options (cli/tls.c).  CLI_TLS_SERVER_LONGS and CLI_TLS_CLIENT_LONGS
+ * go into a subcommand's table of long options; cli_tls_option takes
+ * what they return. */
+typedef struct cli_tls {
+  sk_tls_opts o;
+  uint64_t handshake_timeout_ms; /* server: --handshake-timeout (10 s) */
+  bool given;                    /* any TLS option was given */
+} cli_tls;
+
+#define CLI_TLS_SERVER_LONGS                                                   \
+  {"cert", required_argument, NULL, OPT_CERT},                                 \
+      {"key", required_argument, NULL, OPT_KEY},                               \
+      {"client-ca", required_argument, NULL, OPT_CLIENT_CA},                   \
+      {"alpn", required_argument, NULL, OPT_ALPN}, {                           \
+    "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT        \
+  }
+#define CLI_TLS_CLIENT_LONGS                                                   \
+  {"cert", required_argument, NULL, OPT_CERT},                                 \
+      {"key", required_argument, NULL, OPT_KEY},                               \
+      {"ca", required_argument, NULL, OPT_CA},                                 \
+      {"pin", required_argument, NULL, OPT_PIN},                               \
+      {"insecure", no_argument, NULL, OPT_INSECURE}, {                         \
+    "alpn", required_argument, NULL, OPT_ALPN                                  \
+  }
+
+void cli_tls_init(cli_tls *t);
+/* 1 when opt was a TLS option (taken), 0 when not, 2 on a bad value
+ * (already reported). */
+int cli_tls_option(cli_tls *t, const char *cmd, int opt, const char *arg);
+/* Checks the TLS options against the addresses' use of TLS (any_tls) and
+ * makes the context when needed: *out stays NULL when no address uses
+ * TLS.  Returns 0; 2 after a usage message (TLS options without a TLS
+ * address, --cert without --key, ...); 1 after a runtime message (a file
+ * that does not load). */
+int cli_tls_make(cli_tls *t, const char *cmd, bool server, bool any_tls,
+                 sk_tls **out);
 
 int cli_listen(int argc, char **argv);
 int cli_connect(int argc, char **argv);

@@ -3,6 +3,7 @@
 #define SOCKIT_LOADGEN_H
 
 #include "sockit.h"
+#include "hist.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -42,6 +42,8 @@ extern "C" {
 #define SK_EFULL (-5008)         /* refused: --max-conns reached */
 #define SK_EBADUDP (-5009)       /* the framing cannot be used over UDP */
 #define SK_EFRAMETIMEOUT (-5010) /* a frame took longer than frame_timeout */
+#define SK_ETLS (-5011)          /* the TLS handshake or session failed */
+#define SK_EHANDSHAKETIMEOUT (-5012) /* the TLS handshake took too long */
 
 /* Returns a static, human-readable description of err (an SK_E* or UV_E*
  * code).  Never returns NULL. */
@@ -62,6 +64,7 @@ typedef enum sk_transport {
 /* An address as a user writes it.  A plain value: copy it freely. */
 typedef struct sk_addr {
   sk_transport transport;
+  int tls;                /* TCP or Unix: TLS over the stream (tls://) */
   char host[SK_HOST_MAX]; /* TCP/UDP: name or literal, without brackets */
   uint16_t port;          /* TCP/UDP: 0 means "pick a free port" */
   char path[SK_PATH_MAX]; /* Unix: file system path */
@@ -70,10 +73,11 @@ typedef struct sk_addr {
 /* The accepted forms, for usage messages. */
 extern const char sk_addr_forms[];
 
-/* Parses text into *out.  Accepted: tcp://HOST:PORT, udp://HOST:PORT,
- * unix:PATH, unix:///abs/path, and the TCP shorthands HOST:PORT, :PORT and
- * PORT.  IPv6 literals go in brackets ([::1]:PORT).  A missing host becomes
- * 127.0.0.1.  Returns 0, or SK_EBADADDR with *out unspecified. */
+/* Parses text into *out.  Accepted: tcp://HOST:PORT, tls://HOST:PORT,
+ * udp://HOST:PORT, unix:PATH, unix:///abs/path, tls+unix:PATH, and the TCP
+ * shorthands HOST:PORT, :PORT and PORT.  IPv6 literals go in brackets
+ * ([::1]:PORT).  A missing host becomes 127.0.0.1.  Returns 0, or SK_EBADADDR
+ * with *out unspecified. */
 int sk_addr_parse(sk_addr *out, const char *text);
 
 /* Why text is not an address, as a short static phrase for messages ("port
@@ -191,6 +195,53 @@ sk_buf *sk_buf_ref(sk_buf *b);
 void sk_buf_unref(sk_buf *b);
 size_t sk_buf_len(const sk_buf *b);
 
+/* ------------------------------------------------------------------ TLS */
+
+/* What a TLS context is made from.  Every string is a file name or text
+ * the caller owns; sk_tls_new copies what it needs.  Zero (or NULL) means
+ * the default named beside each field. */
+typedef struct sk_tls_opts {
+  /* PEM certificate chain and private key.  Server: without them a fresh
+   * self-signed ECDSA P-256 certificate is made (see sk_tls_fingerprint).
+   * Client: presented when the server asks for one. */
+  const char *cert_file;
+  const char *key_file;
+  /* Client: trust these CAs instead of the system store. */
+  const char *ca_file;
+  /* Server: require a client certificate signed by these CAs. */
+  const char *client_ca_file;
+  /* Client: accept exactly the certificate with this fingerprint,
+   * "sha256:HEX" (colons allowed between byte pairs), whatever signed it
+   * and whatever names it has. */
+  const char *pin;
+  /* Client: no verification at all (sockit says so on stderr). */
+  int insecure;
+  /* Comma-separated ALPN protocols to offer (client) or accept (server),
+   * in order of preference; NULL for none. */
+  const char *alpn;
+} sk_tls_opts;
+
+/* A TLS configuration (an OpenSSL context), shared by any number of
+ * servers and clients.  Reference-counted: servers and peers that use it
+ * hold a reference, so it may be released right after being passed. */
+typedef struct sk_tls sk_tls;
+
+/* Makes a server (server != 0) or client context from opts.  TLS 1.2 at
+ * least, 1.3 preferred, OpenSSL's default ciphers.  Reads every file now
+ * and blocks for it.  Returns 0 with *out holding one reference, or
+ * SK_ETLS with a one-line reason naming the file and the problem in
+ * err[0..errlen) (always NUL-terminated when errlen > 0). */
+int sk_tls_new(const sk_tls_opts *opts, int server, sk_tls **out, char *err,
+               size_t errlen);
+
+/* Drops one reference; the context is freed with the last. */
+void sk_tls_unref(sk_tls *t);
+
+/* Writes this side's own certificate's fingerprint, "sha256:HEX" with
+ * lower-case hex and no colons, into buf.  Returns its length, like
+ * snprintf, or SK_ETLS when the context has no certificate. */
+int sk_tls_fingerprint(const sk_tls *t, char *buf, size_t size);
+
 /* ---------------------------------------------------------------- peers */
 
 /* One remote party: an accepted or connected stream (TCP, Unix), or for
@@ -251,13 +302,50 @@ void sk_peer_end(sk_peer *p);
 /* Closes at once, dropping the queue.  on_close follows with reason. */
 void sk_peer_close(sk_peer *p, int reason);
 
+/* Called once a sk_peer_sendfile transfer ended: status is 0 when every
+ * byte was handed to the stream, else the error that stopped it (UV_EPIPE
+ * when the peer closed first); sent is the count that went out. */
+typedef void (*sk_sendfile_cb)(sk_peer *p, int status, uint64_t sent,
+                               void *arg);
+
+/* Sends len bytes of file descriptor fd, from offset (-1: from fd's
+ * current position, which then moves; a pipe or a regular file), after
+ * whatever is queued, then calls cb.  Zero-copy (sendfile(2) off the
+ * loop's thread) when the stream is a plain socket; through the stream
+ * (read, then queued as sk_peer_send does, bounded by max_queue) when it
+ * is not, as for TLS.  UINT64_MAX as len means to the end of the file.
+ * No message framing is added: use it with raw framing, or frame the
+ * header yourself.  The caller keeps fd open until cb; nothing else may be
+ * sent to p meanwhile.  Returns 0, or UV_ENOTSUP for UDP peers, UV_EBUSY
+ * while another transfer runs, UV_EPIPE when the peer is closing,
+ * without calling cb. */
+int sk_peer_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,
+                     sk_sendfile_cb cb, void *arg);
+
+/* Why the peer closed, in words: during on_close, a line a user can act
+ * on when more is known than the reason code (a failed TLS handshake:
+ * "certificate verify failed: unknown CA ..."), else sk_strerror of the
+ * reason.  Never NULL; valid until on_close returns. */
+const char *sk_peer_error(const sk_peer *p);
+
+/* Describes the session for logs: for TLS the protocol, cipher and the
+ * peer certificate; "" for plain streams and UDP.  Returns the length,
+ * like snprintf. */
+int sk_peer_describe(const sk_peer *p, char *buf, size_t size);
+
+/* Attaches the caller's pointer to p / returns it (NULL at first). */
 void sk_peer_set_data(sk_peer *p, void *data);
 void *sk_peer_data(const sk_peer *p);
 
 /* "127.0.0.1:40022", "[::1]:40022", or "unix#7" (Unix peers are numbered
  * per server).  Valid as long as the peer. */
 const char *sk_peer_name(const sk_peer *p);
+
+/* The transport under the peer (TLS peers: SK_TCP or SK_UNIX). */
 sk_transport sk_peer_transport(const sk_peer *p);
+
+/* Non-zero when the peer's stream is TLS. */
+int sk_peer_is_tls(const sk_peer *p);
 
 /* -------------------------------------------------------------- servers */
 
@@ -283,6 +371,12 @@ typedef struct sk_server_opts {
    * merge into fewer packets: a chat room fanning lines out to many
    * members gains half again in deliveries/s. */
   int nodelay;
+  /* The server context for tls:// addresses (sk_tls_new with server 1);
+   * the server takes its own reference.  Required when addr->tls. */
+  sk_tls *tls;
+  /* A TLS handshake must finish within this many ms or the connection is
+   * closed with SK_EHANDSHAKETIMEOUT (10 s by default). */
+  uint64_t handshake_timeout_ms;
 } sk_server_opts;
 
 /* Fills opts with the defaults named above and line framing. */
@@ -320,6 +414,13 @@ typedef struct sk_client_opts {
   /* TCP: bind to this local address first (its port usually 0), to pick
    * the source address; NULL for any.  Copied at connect time. */
   const struct sockaddr *local_addr;
+  /* The client context for tls:// addresses (sk_tls_new with server 0);
+   * the peer takes its own reference.  Required when addr->tls.  The
+   * connect timeout then covers the handshake too. */
+  sk_tls *tls;
+  /* The name sent as SNI and checked against the certificate; NULL: the
+   * address's host.  Copied at connect time. */
+  const char *servername;
 } sk_client_opts;
 
 void sk_client_opts_init(sk_client_opts *opts);
@@ -334,33 +435,6 @@ void sk_client_opts_init(sk_client_opts *opts);
 int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
                       const sk_client_opts *opts, const sk_handler *handler,
                       void *ctx, sk_peer **out);
-
-/* ------------------------------------------------------------ histograms */
-
-/* A log-linear (HDR-style) histogram of non-negative integers, such as
- * latencies in nanoseconds.  Values below 256 are counted exactly; above,
- * each power of two is split into 128 buckets, so a reported percentile is
- * within 0.4% of the true value (the bucket's midpoint, clamped to the
- * recorded min and max).  Fixed size (about 60 KB), no allocation after
- * sk_hist_new; record is O(1). */
-typedef struct sk_hist sk_hist;
-
-/* A new empty histogram, or NULL when memory runs out.  Free with
- * sk_hist_free. */
-sk_hist *sk_hist_new(void);
-void sk_hist_free(sk_hist *h);
-void sk_hist_reset(sk_hist *h);
-void sk_hist_record(sk_hist *h, uint64_t value);
-/* Adds every count of src into dst. */
-void sk_hist_merge(sk_hist *dst, const sk_hist *src);
-uint64_t sk_hist_count(const sk_hist *h);
-uint64_t sk_hist_min(const sk_hist *h); /* 0 when empty */
-uint64_t sk_hist_max(const sk_hist *h); /* 0 when empty */
-double sk_hist_mean(const sk_hist *h);  /* exact; 0 when empty */
-/* The value at percentile p (0 < p <= 100): the smallest recorded value
- * v such that at least p% of the values are <= v, to within the bucket
- * precision above.  0 when empty. */
-uint64_t sk_hist_percentile(const sk_hist *h, double p);
 
 /* --------------------------------------------------------------- logging */
 

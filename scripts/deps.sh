@@ -5,7 +5,10 @@
 # (make fuzz), so that plain `make test` never waits for them;
 # `sh scripts/deps.sh valgrind` adds valgrind (make test-valgrind).
 set -eu
-pkgs="build-essential pkg-config libuv1-dev libcmocka-dev python3 python3-pytest"
+# The tests talk to real peers: socat, OpenBSD nc, openssl s_client and
+# s_server, Python's ssl module with certificates from trustme.
+pkgs="build-essential pkg-config libuv1-dev libcmocka-dev libssl-dev openssl
+      python3 python3-pytest python3-trustme socat netcat-openbsd"
 for extra in "$@"; do
   case $extra in
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

@@ -1,15 +1,33 @@
-/* client.c -- connect to a TCP or Unix server (UDP is in udp.c).
+/* client.c -- connect to a TCP or Unix server, with TLS on top when the
+ * address asks for it (UDP is in peer/udp.c).
  *
  * A host name may resolve to several addresses (localhost: ::1 and
  * 127.0.0.1); like netcat, the client tries them in the resolver's order
- * until one accepts, all within one connect timeout.  Each new try needs
- * a fresh socket, so the peer's handle is closed and initialised again.
+ * until one accepts, all within one connect timeout.  Each try needs a
+ * fresh socket, so each is a new stream; the one that connects is handed
+ * to the peer (sk__conn_attach), which then opens it (the TLS handshake).
+ * The conn's one open timer bounds connect and handshake together.
  */
-#include "internal.h"
+#include "peer/conn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct sk__dial {
+  sk__conn *conn;
+  uv_loop_t *loop;
+  sk__stream *attempt; /* the stream being connected, or NULL */
+  uv_connect_t req;
+  struct sockaddr_storage *targets; /* addresses left to try */
+  struct sockaddr_storage local;    /* source address, if has_local */
+  bool has_local;
+  bool aborted;
+  unsigned ntargets, target;
+  sk_tls *tls;
+  char *servername;
+  char path[SK_PATH_MAX]; /* Unix */
+};
 
 void sk_client_opts_init(sk_client_opts *o) {
   memset(o, 0, sizeof(*o));
@@ -18,108 +36,146 @@ void sk_client_opts_init(sk_client_opts *o) {
   o->connect_timeout_ms = 10000;
 }
 
+static void dial_free(sk__dial *d) {
+  free(d->targets);
+  free(d->servername);
+  if (d->tls != NULL)
+    sk_tls_unref(d->tls);
+  free(d);
+}
+
+static void attempt_closed(sk__stream *s);
 static void connect_cb(uv_connect_t *req, int status);
-static void retry_cb(uv_handle_t *h);
+static const sk__stream_events attempt_events = {
+    .on_read = NULL,
+    .on_closed = attempt_closed,
+};
 
-static int connect_next(sk_peer *p) {
-  uv_connect_t *req = malloc(sizeof(*req));
-  int err;
+/* Starts the next try.  Returns 0 or the error of the last address. */
+static int try_next(sk__dial *d) {
+  sk__stream *s;
+  int err = 0;
 
-  if (req == NULL)
-    return UV_ENOMEM;
-  req->data = p;
-  err = 0;
-  if (p->local != NULL &&
-      p->local->ss_family == p->targets[p->target].ss_family)
-    err = uv_tcp_bind(&p->h.tcp, (struct sockaddr *)p->local, 0);
-  if (err == 0)
-    err =
-        uv_tcp_connect(req, &p->h.tcp,
-                       (struct sockaddr *)&p->targets[p->target++], connect_cb);
-  if (err) {
-    free(req);
-    if (p->target < p->ntargets) { /* refused at once: try the next */
-      p->retrying = true;
-      uv_close(&p->h.handle, retry_cb);
-      return 0;
-    }
-    return err;
+  if (d->conn->base.transport == SK_UNIX) {
+    s = sk__stream_pipe_new(d->loop);
+    if (s == NULL)
+      return UV_ENOMEM;
+    s->ev = &attempt_events;
+    s->owner = d;
+    d->attempt = s;
+    uv_pipe_connect(&d->req, (uv_pipe_t *)sk__stream_uv(s), d->path,
+                    connect_cb);
+    return 0;
   }
-  p->connect_req = req;
+  s = sk__stream_tcp_new(d->loop);
+  if (s == NULL)
+    return UV_ENOMEM;
+  s->ev = &attempt_events;
+  s->owner = d;
+  d->attempt = s;
+  if (d->has_local && d->local.ss_family == d->targets[d->target].ss_family)
+    err = uv_tcp_bind((uv_tcp_t *)sk__stream_uv(s),
+                      (struct sockaddr *)&d->local, 0);
+  if (err == 0)
+    err = uv_tcp_connect(&d->req, (uv_tcp_t *)sk__stream_uv(s),
+                         (struct sockaddr *)&d->targets[d->target], connect_cb);
+  d->target++;
+  if (err) {
+    /* Refused at once: the close moves on to the next address. */
+    d->conn->base.close_reason = err;
+    sk__stream_close(s);
+  }
   return 0;
 }
 
-static void retry_cb(uv_handle_t *h) {
-  sk_peer *p = h->data;
+/* An attempt's stream closed: try the next address, or give up. */
+static void attempt_closed(sk__stream *s) {
+  sk__dial *d = s->owner;
+  sk__conn *c = d->conn;
   int err;
 
-  p->retrying = false;
-  if (p->closing) { /* timed out or closed while the handle closed */
-    sk__conn_closed(h);
+  d->attempt = NULL;
+  if (d->aborted) {
+    sk__conn_dial_closed(c);
+    dial_free(d);
     return;
   }
-  err = uv_tcp_init(h->loop, &p->h.tcp);
-  p->h.handle.data = p;
-  if (err == 0)
-    err = connect_next(p);
-  if (err)
-    sk_peer_close(p, err);
+  if (d->target < d->ntargets) {
+    err = try_next(d);
+    if (err == 0)
+      return;
+  } else {
+    err = c->base.close_reason != 0 ? c->base.close_reason : UV_ECONNREFUSED;
+  }
+  c->dial = NULL;
+  dial_free(d);
+  c->base.close_reason = 0;
+  sk_peer_close(&c->base, err); /* no stream left: it finishes at once */
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
-  sk_peer *p = req->data;
+  sk__dial *d = SK__CONTAINER_OF(req, sk__dial, req);
+  sk__conn *c = d->conn;
+  sk__stream *s = d->attempt;
 
-  free(req);
-  p->connect_req = NULL;
-  if (status == UV_ECANCELED || p->closing)
+  if (status == UV_ECANCELED || d->aborted)
     return;
-  if (status < 0 && p->target < p->ntargets) {
-    p->retrying = true;
-    uv_close(&p->h.handle, retry_cb);
-    return;
-  }
-  if (p->connect_timer != NULL) {
-    uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
-    p->connect_timer = NULL;
-  }
   if (status < 0) {
-    sk_peer_close(p, status);
+    c->base.close_reason = status;
+    sk__stream_close(s); /* attempt_closed tries the next one */
     return;
   }
-  sk__conn_start(p);
+  d->attempt = NULL;
+  c->dial = NULL;
+  sk__conn_attach(c, s);
+  sk__conn_open(c, d->tls, d->servername, 0, true);
+  dial_free(d);
 }
 
-static void timeout_cb(uv_timer_t *t) {
-  sk_peer_close(t->data, UV_ETIMEDOUT);
+void sk__dial_abort(sk__dial *d) {
+  d->aborted = true;
+  if (d->attempt != NULL) {
+    sk__stream_close(d->attempt); /* attempt_closed finishes the conn */
+    return;
+  }
+  sk__conn_dial_closed(d->conn);
+  dial_free(d);
 }
 
-static int start_timer(uv_loop_t *loop, sk_peer *p, uint64_t ms) {
-  if (ms == 0)
-    return 0;
-  p->connect_timer = malloc(sizeof(*p->connect_timer));
-  if (p->connect_timer == NULL)
+static int dial_new(uv_loop_t *loop, const sk_addr *addr,
+                    const sk_client_opts *opts, sk__dial **out) {
+  sk__dial *d = calloc(1, sizeof(*d));
+  const char *name = opts->servername != NULL ? opts->servername : addr->host;
+  int n;
+
+  if (d == NULL)
     return UV_ENOMEM;
-  uv_timer_init(loop, p->connect_timer);
-  p->connect_timer->data = p;
-  return uv_timer_start(p->connect_timer, timeout_cb, ms, 0);
-}
-
-static void free_peer(uv_handle_t *h) {
-  sk_peer *p = h->data;
-
-  free(p->targets);
-  free(p->local);
-  free(p);
-}
-
-static int connect_unix(sk_peer *p, const char *path) {
-  uv_connect_t *req = malloc(sizeof(*req));
-
-  if (req == NULL)
-    return UV_ENOMEM;
-  req->data = p;
-  uv_pipe_connect(req, &p->h.pipe, path, connect_cb);
-  p->connect_req = req;
+  d->loop = loop;
+  if (addr->transport == SK_UNIX) {
+    memcpy(d->path, addr->path, sizeof(d->path));
+  } else {
+    n = sk__addr_resolve_all(addr, &d->targets);
+    if (n < 0) {
+      free(d);
+      return n;
+    }
+    d->ntargets = (unsigned)n;
+  }
+  if (opts->local_addr != NULL) {
+    d->has_local = true;
+    memcpy(&d->local, opts->local_addr,
+           opts->local_addr->sa_family == AF_INET6
+               ? sizeof(struct sockaddr_in6)
+               : sizeof(struct sockaddr_in));
+  }
+  if (addr->tls) {
+    d->tls = sk__tls_ref(opts->tls);
+    if (name[0] != '\0' && (d->servername = strdup(name)) == NULL) {
+      dial_free(d);
+      return UV_ENOMEM;
+    }
+  }
+  *out = d;
   return 0;
 }
 
@@ -127,49 +183,44 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
                       const sk_client_opts *opts, const sk_handler *handler,
                       void *ctx, sk_peer **out) {
   struct sockaddr_storage *targets = NULL;
-  sk_peer *p;
-  int n = 0, err;
+  sk__dial *d;
+  sk__conn *c;
+  int n, err;
 
   sk__ignore_sigpipe();
-  if (addr->transport != SK_UNIX) {
+  if (addr->tls && (addr->transport == SK_UDP || opts->tls == NULL))
+    return SK_ETLS;
+  if (addr->transport == SK_UDP) {
     n = sk__addr_resolve_all(addr, &targets);
     if (n < 0)
       return n;
-  }
-  if (addr->transport == SK_UDP) {
     err = sk__udp_client(loop, (struct sockaddr *)&targets[0], opts, handler,
                          ctx, out);
     free(targets);
     return err;
   }
-  p = sk__conn_new(loop, addr->transport, &opts->framing, opts->max_queue,
-                   handler, ctx);
-  if (p == NULL) {
-    free(targets);
+  err = dial_new(loop, addr, opts, &d);
+  if (err)
+    return err;
+  c = sk__conn_new_dialing(loop, addr->transport, &opts->framing,
+                           opts->max_queue, handler, ctx, d);
+  if (c == NULL) {
+    dial_free(d);
     return UV_ENOMEM;
   }
-  p->targets = targets;
-  p->ntargets = (unsigned)n;
-  p->nodelay = true;
-  if (opts->local_addr != NULL) {
-    p->local = malloc(sizeof(*p->local));
-    if (p->local != NULL)
-      memcpy(p->local, opts->local_addr,
-             opts->local_addr->sa_family == AF_INET6
-                 ? sizeof(struct sockaddr_in6)
-                 : sizeof(struct sockaddr_in));
-  }
-  sk_addr_format(addr, p->name, sizeof(p->name));
-  err = start_timer(loop, p, opts->connect_timeout_ms);
+  d->conn = c;
+  c->base.tls = addr->tls != 0;
+  sk_addr_format(addr, c->base.name, sizeof(c->base.name));
+  err = sk__conn_open_timer(c, loop, opts->connect_timeout_ms);
   if (err == 0)
-    err = addr->transport == SK_UNIX ? connect_unix(p, addr->path)
-                                     : connect_next(p);
+    err = try_next(d);
   if (err) {
-    if (p->connect_timer != NULL)
-      uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
-    uv_close(&p->h.handle, free_peer);
+    /* An error return calls no callback: drop the conn quietly. */
+    static const sk_handler none;
+    c->base.handler = &none;
+    sk_peer_close(&c->base, err);
     return err;
   }
-  *out = p;
+  *out = &c->base;
   return 0;
 }

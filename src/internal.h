@@ -4,6 +4,9 @@
 
 #include "sockit.h"
 
+#include "core/list.h"
+#include "stream/stream.h"
+
 #include <stdarg.h>
 #include <stdbool.h>
 
@@ -14,6 +17,40 @@
 bool sk__log_enabled(sk_log_level level);
 void sk__log(sk_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* -------------------------------------------------------------- codecs */
+
+/* One framing's operations (frame.c): the public sk_frame_* functions,
+ * the decoder, UDP and the services all go through this table. */
+typedef struct sk__codec {
+  const char *name;
+  /* sk_frame_decode for this framing. */
+  long (*decode)(const sk_framing *f, const char *buf, size_t len,
+                 const char **msg, size_t *msglen);
+  /* The header before a payload of len bytes (len already checked against
+   * max_frame); returns its length or SK_EFRAMETOOBIG. */
+  int (*header)(const sk_framing *f, size_t len, char out[SK_FRAME_HEADER_MAX]);
+  const char *trailer; /* after every payload */
+  size_t trailer_len;
+  /* The stream ended with rest[0..n) (n > 0) of a frame held: returns 1
+   * with *msglen when it is a message (from rest), else an error. */
+  int (*finish)(const sk_framing *f, const char *rest, size_t n,
+                size_t *msglen);
+  /* The message a datagram carries: its first len' bytes. */
+  size_t (*datagram)(const sk_framing *f, const char *data, size_t len);
+} sk__codec;
+
+const sk__codec *sk__codec_of(const sk_framing *f);
+
+/* The one frame builder: header, payload, trailer of msg[0..len) as up to
+ * three buffers (hdr is the header's storage).  Returns how many (0 for
+ * an empty raw message), or SK_EFRAMETOOBIG. */
+int sk__frame_bufs(const sk_framing *f, const void *msg, size_t len,
+                   char hdr[SK_FRAME_HEADER_MAX], uv_buf_t bufs[3]);
+
+/* The message length of a datagram of len bytes (line framing drops one
+ * final line end). */
+size_t sk__frame_datagram(const sk_framing *f, const char *data, size_t len);
 
 /* ------------------------------------------------------------- sk_buf */
 
@@ -37,13 +74,13 @@ typedef struct sk__chunk {
   size_t len;
 } sk__chunk;
 
-/* A bounded queue of bytes for one stream, written with uv_write.  Small
+/* A bounded queue of bytes for one stream, written with its write.  Small
  * writes are appended to the tail chunk while it is private, so a burst
  * of small messages costs one allocation per 16 KiB, not one per message.
  * When nothing is queued, data is first offered to the kernel directly
  * (uv_try_write) and only the remainder is copied. */
 typedef struct sk__wq {
-  uv_stream_t *stream;
+  sk__stream *stream;
   sk__chunk *head, *tail;
   sk__chunk *unsent; /* first chunk not yet handed to uv_write */
   size_t queued;     /* bytes in the queue, in flight included */
@@ -51,14 +88,15 @@ typedef struct sk__wq {
   bool in_flight;
   bool was_full; /* reached cap since the last drain callback */
   bool corked;   /* queue only; sk__wq_uncork() writes it all at once */
+  bool dead;     /* cleared: its stream is closing */
   struct sk__wq *batch_next; /* in the current batch's list */
-  uv_write_t *req; /* while a uv_write is in flight: idle peers hold none */
+  sk__write_req *req; /* while a write is in flight: idle peers hold none */
   void (*on_error)(struct sk__wq *q, int err);
   void (*on_drain)(struct sk__wq *q); /* below cap/2 after being full */
   void (*on_empty)(struct sk__wq *q); /* everything written */
 } sk__wq;
 
-void sk__wq_init(sk__wq *q, uv_stream_t *stream, size_t cap);
+void sk__wq_init(sk__wq *q, sk__stream *stream, size_t cap);
 /* Queues the concatenation of bufs; copies what the kernel does not take
  * at once.  Returns 0 or UV_ENOMEM (or a write error). */
 int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n);
@@ -76,17 +114,11 @@ void sk__batch_end(void);
 /* Calls fn(arg) once at the end of the current batch (at once when there
  * is none), before its writes go out; the same pair is called once. */
 void sk__batch_defer(void (*fn)(void *), void *arg);
-/* Drops everything queued (the stream is closing). */
+/* Drops everything queued (the stream is closing); the queue takes no
+ * more writes. */
 void sk__wq_clear(sk__wq *q);
 
 /* ---------------------------------------------------------------- peers */
-
-typedef struct sk__server sk__server_t;
-
-typedef enum sk__peer_kind {
-  SK__PEER_STREAM = 1,
-  SK__PEER_UDP = 2,
-} sk__peer_kind;
 
 /* The read buffer of a loop's streams: reads are consumed synchronously
  * by the decoder, so one buffer serves every connection and an idle
@@ -95,79 +127,143 @@ typedef enum sk__peer_kind {
 void sk__read_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 void sk__read_release(const uv_buf_t *buf);
 
+/* A peer's life, one state at a time.  Legal transitions:
+ *   OPENING -> OPEN      connected, handshake done: on_open
+ *   OPEN    -> ENDING    sk_peer_end: the queue flushes first
+ *   ENDING  -> SHUT      our direction shut down
+ *   any     -> CLOSING   sk_peer_close, an error, or SHUT with the
+ *                        other side's EOF; on_close follows, then free
+ * The other side's EOF is a separate fact (conn's eof): it can come in any
+ * state, and a half-closed peer still gets our replies. */
+typedef enum sk__peer_state {
+  SK__PEER_OPENING = 0,
+  SK__PEER_OPEN,
+  SK__PEER_ENDING,
+  SK__PEER_SHUT,
+  SK__PEER_CLOSING,
+} sk__peer_state;
+
+/* What each kind of peer (a stream connection, a UDP sender) does; the
+ * public sk_peer_* functions call through it and hold no kind checks. */
+typedef struct sk__peer_ops {
+  /* Queues the concatenation of bufs (already framed); shared, when not
+   * NULL, holds the same bytes and may be referenced instead of copied.
+   * Returns 0 or an error; the peer is still usable after SK_ETOOSLOW. */
+  int (*send)(sk_peer *p, const uv_buf_t *bufs, unsigned n, sk_buf *shared);
+  size_t (*queued)(const sk_peer *p);
+  /* p->user_paused changed. */
+  void (*pause)(sk_peer *p, bool paused);
+  /* Graceful end (state is ENDING when it returns, or CLOSING). */
+  void (*end)(sk_peer *p);
+  /* Starts closing; p->state is CLOSING and p->close_reason set. */
+  void (*close)(sk_peer *p);
+  /* Sends len bytes of fd from offset, then calls cb (see sk_peer_sendfile);
+   * NULL when the kind cannot. */
+  int (*sendfile)(sk_peer *p, int fd, int64_t offset, uint64_t len,
+                  sk_sendfile_cb cb, void *arg);
+  /* sk_peer_describe; NULL when there is nothing to say. */
+  int (*describe)(const sk_peer *p, char *buf, size_t size);
+} sk__peer_ops;
+
+/* What every peer has.  The kinds extend it: sk__conn (conn.c) and the
+ * UDP peer (udp.c) start with it. */
 struct sk_peer {
-  sk__peer_kind kind;
+  const sk__peer_ops *ops;
+  sk__peer_state state;
   sk_transport transport;
+  bool tls;
+  bool opened;      /* on_open was called */
+  bool user_paused; /* sk_peer_pause */
+  bool counted;     /* in its server's count of connections */
   const sk_handler *handler;
   void *ctx;
   void *data;
-  sk_server *server;           /* NULL for a client */
-  struct sk_peer *prev, *next; /* in the server's list, oldest activity first */
+  sk_server *server; /* NULL for a client */
+  sk__list link;     /* in the server's list, least recently active first */
   uint64_t last_active;
-  /* Streams of a server with a frame timeout: in the list of peers with a
-   * frame begun, oldest first, while a frame is incomplete and read. */
-  struct sk_peer *fprev, *fnext;
-  uint64_t frame_started; /* ms, its frame's clock adjusted for pauses */
-  uint64_t frame_used;    /* ms its frame has used, while held */
-  bool in_frame;          /* in that list */
-  bool frame_held;        /* a frame begun, but the peer is not read */
-  bool got_frame;         /* a frame completed during the current read */
   sk_framing framing;
   size_t max_queue;
   int close_reason;
-  bool opened;      /* on_open was called */
-  bool closing;     /* close started; no more callbacks but on_close */
-  bool ending;      /* sk_peer_end: shut down once the queue is empty */
-  bool shut;        /* our write side is shut down */
-  bool eof;         /* the peer's write side is done */
-  bool user_paused; /* sk_peer_pause */
-  bool self_paused; /* own queue over cap */
-  bool reading;
-  bool nodelay; /* TCP: Nagle's algorithm off */
+  char *error; /* why it closed, in words, when more is known; or NULL */
   char name[64];
-  /* Streams */
-  union {
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_handle_t handle;
-    uv_stream_t stream;
-  } h;
-  sk__wq wq;
-  sk_decoder dec;
-  uv_timer_t *connect_timer; /* client connect timeout */
-  uv_connect_t *connect_req;
-  struct sockaddr_storage *targets; /* client: addresses left to try */
-  struct sockaddr_storage *local;   /* client: source address, or NULL */
-  unsigned ntargets, target;
-  bool retrying; /* client: handle closing to try the next address */
-  /* UDP */
-  uv_udp_t *udp;                     /* shared socket of the server */
-  struct sockaddr_storage *udp_addr; /* UDP server: the remote address,
-                                        allocated with the peer */
-  struct sk_peer *hnext;             /* UDP server: next in hash bucket */
-  size_t udp_queued;                 /* UDP client: bytes in uv_udp_send */
 };
 
-/* Stream peers (conn.c). */
-sk_peer *sk__conn_new(uv_loop_t *loop, sk_transport t, const sk_framing *f,
-                      size_t max_queue, const sk_handler *h, void *ctx);
-void sk__conn_start(sk_peer *p);       /* on_open, then start reading */
-void sk__conn_closed(uv_handle_t *h);  /* the close callback of a stream */
-int sk__peer_fileno(const sk_peer *p); /* a stream's descriptor, or -1 */
+/* Whether a close reason is an ordinary end (the peer left, or we closed
+ * it on purpose) rather than a failure to report. */
+bool sk__close_is_orderly(int reason);
 
-/* UDP peers (udp.c).  Pausing a UDP peer stops reading the socket it
- * shares until no peer of that socket is paused: the kernel then drops
- * what does not fit, as UDP may. */
-void sk__udp_peer_close(sk_peer *p, int reason);
-void sk__udp_pause(sk_peer *p, bool paused);
-int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
-                      sk_buf *shared);
+/* Common peer set-up, and the hand-off to on_close (peer.c). */
+void sk__peer_init(sk_peer *p, const sk__peer_ops *ops, sk_transport t,
+                   const sk_framing *f, size_t max_queue, const sk_handler *h,
+                   void *ctx);
+/* Calls on_close when due (a server's peer after on_open; a client's
+ * always), unlinks it from its server and frees what the base holds; the
+ * caller frees the peer's memory right after. */
+void sk__peer_finish(sk_peer *p);
+/* Records why p fails, in words, for sk_peer_error and the log. */
+void sk__peer_set_error(sk_peer *p, const char *why);
 
-/* Server hooks the peers call (server.c). */
-void sk__server_peer_closed(sk_peer *p);
-void sk__server_touch(sk_peer *p);
+/* A stream peer: stream, decoder, write queue (conn.c). */
+typedef struct sk__conn sk__conn;
+typedef struct sk__dial sk__dial;
+
+/* A stream peer over stream (which it owns from now on), or NULL when
+ * memory runs out (stream is then closed). */
+sk__conn *sk__conn_new(sk__stream *stream, sk_transport t, const sk_framing *f,
+                       size_t max_queue, const sk_handler *h, void *ctx);
+/* A client's stream peer with no stream yet: dial connects it. */
+sk__conn *sk__conn_new_dialing(uv_loop_t *loop, sk_transport t,
+                               const sk_framing *f, size_t max_queue,
+                               const sk_handler *h, void *ctx, sk__dial *d);
+static inline sk_peer *sk__conn_peer(sk__conn *c) {
+  return (sk_peer *)c;
+}
+/* Gives a dialing conn its connected stream. */
+void sk__conn_attach(sk__conn *c, sk__stream *stream);
+/* Makes the conn usable: wraps its stream in TLS when tls is not NULL
+ * (servername for the client's check), runs the stream's open (the
+ * handshake) within timeout_ms (0: no limit), then on_open and reading. */
+void sk__conn_open(sk__conn *c, sk_tls *tls, const char *servername,
+                   uint64_t timeout_ms, bool nodelay);
+/* Starts (or restarts) the conn's one time limit until it is usable: the
+ * connect timeout of a client, the handshake timeout.  0: none. */
+int sk__conn_open_timer(sk__conn *c, uv_loop_t *loop, uint64_t ms);
+int sk__conn_peername(sk__conn *c, struct sockaddr_storage *ss);
+int sk__conn_fileno(sk__conn *c);
+
+/* Client dialing (client.c): conn.c calls it when the conn closes while
+ * still dialing; the dial closes its attempt and then calls
+ * sk__conn_dial_closed. */
+void sk__dial_abort(sk__dial *d);
+void sk__conn_dial_closed(sk__conn *c);
+
+/* The frame timeout's per-peer state lives in the conn; server.c reads
+ * and writes it through these. */
+typedef struct sk__frame_clock {
+  sk__list link;          /* in the server's list of frames begun */
+  sk_peer *peer;          /* whose clock it is */
+  uint64_t frame_started; /* ms, adjusted for pauses */
+  uint64_t frame_used;    /* ms used, while held */
+  bool frame_held;        /* a frame begun, but the peer is not read */
+  bool got_frame;         /* a frame completed during the current read */
+  bool reading;           /* the peer is being read */
+} sk__frame_clock;
+
+/* UDP peers (udp.c). */
+int sk__udp_server_start(sk_server *s, const struct sockaddr *sa);
+int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
+                   const sk_client_opts *opts, const sk_handler *h, void *ctx,
+                   sk_peer **out);
+void sk__udp_server_close(sk_server *s);
+void sk__udp_server_close_reaper(sk_server *s);
+void sk__udp_server_free(sk_server *s);
+
+/* Takes one more reference to t and returns it (tls_ctx.c). */
+sk_tls *sk__tls_ref(sk_tls *t);
 
 /* Server internals shared by server.c and udp.c. */
+typedef struct sk__udp_table sk__udp_table;
+
 struct sk_server {
   uv_loop_t *loop;
   sk_addr addr; /* as bound */
@@ -184,21 +280,17 @@ struct sk_server {
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
   uv_timer_t frame_timer;
-  sk_peer *first, *last;   /* open peers, least recently active first */
-  sk_peer *ffirst, *flast; /* peers with a frame begun, oldest first */
-  unsigned npeers;         /* peers in the list, closing ones included */
-  unsigned nactive;        /* peers opened and not yet closed */
-  sk_peer **udp_table;     /* UDP: peers by remote address (udp.c) */
-  unsigned udp_buckets;
-  sk_peer *udp_reap; /* UDP: closed peers awaiting on_close */
-  uv_idle_t udp_reaper;
-  size_t udp_queued;           /* UDP: bytes in uv_udp_send requests */
-  unsigned udp_paused;         /* UDP: peers paused; no receiving while > 0 */
-  unsigned handles_open;       /* listener + timers still to close */
-  unsigned next_id;            /* for naming Unix peers */
-  uint64_t fd_limit;           /* RLIMIT_NOFILE, when last near it */
-  int refusing;                /* why the last connection was refused, or 0 */
-  sk_log_level refusing_level; /* how that was logged */
+  sk__list peers;        /* open peers, least recently active first */
+  sk__list frames;       /* sk__frame_clock of peers with a frame begun, oldest
+                            first */
+  unsigned npeers;       /* peers in the list, closing ones included */
+  unsigned nactive;      /* peers opened and not yet closed */
+  sk__udp_table *udp;    /* UDP: the senders' table and its reaper (udp.c) */
+  unsigned handles_open; /* listener + timers still to close */
+  unsigned next_id;      /* for naming Unix peers */
+  uint64_t fd_limit;     /* RLIMIT_NOFILE, when last near it */
+  int refusing;          /* why the last connection was refused, or 0 */
+  sk_log_level refusing_level;      /* how that was logged */
   uint64_t warned_full, warned_fds; /* when last warned of each (ms) */
   bool stopping;
   bool unlink_path;
@@ -211,13 +303,19 @@ struct sk_server {
 #define SK__FD_SPARE 8
 
 void sk__server_link(sk_server *s, sk_peer *p);
-void sk__server_unlink(sk_server *s, sk_peer *p);
 void sk__server_arm_idle(sk_server *s);
-/* The frame timeout: after each read of p (pending: bytes of an incomplete
- * frame are held), and when p stops or starts being read. */
-void sk__server_frame_read(sk_peer *p, bool pending);
-void sk__server_frame_pause(sk_peer *p, bool reading);
+/* The frame timeout: after each read of a conn (pending: bytes of an
+ * incomplete frame are held), and when it stops or starts being read. */
+void sk__server_frame_read(sk_peer *p, sk__frame_clock *fc, bool pending);
+void sk__server_frame_pause(sk_peer *p, sk__frame_clock *fc, bool reading);
+void sk__server_frame_forget(sk_peer *p, sk__frame_clock *fc);
 void sk__server_handle_closed(uv_handle_t *h);
+/* The peer's server-side close is done; called from sk__peer_finish. */
+void sk__server_peer_closed(sk_peer *p);
+/* Moves p to the end of the activity list (it did something). */
+void sk__server_touch(sk_peer *p);
+/* The peer with the oldest activity, or NULL. */
+sk_peer *sk__server_oldest(sk_server *s);
 
 /* UDP servers and clients (udp.c). */
 int sk__udp_server_start(sk_server *s, const struct sockaddr *sa);

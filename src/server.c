@@ -6,7 +6,7 @@
  * moves it to the end in O(1), so the idle timer only ever looks at the
  * head of the list, never at every peer.
  */
-#include "internal.h"
+#include "peer/conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +27,7 @@ void sk_server_opts_init(sk_server_opts *o) {
   o->max_queue = (size_t)1 << 20;
   o->backlog = 511;
   o->nodelay = 1;
+  o->handshake_timeout_ms = 10000;
 }
 
 const sk_addr *sk_server_addr(const sk_server *s) {
@@ -42,26 +43,20 @@ unsigned sk_server_peer_count(const sk_server *s) {
 void sk__server_link(sk_server *s, sk_peer *p) {
   p->server = s;
   p->last_active = sk__now(s->loop);
-  p->next = NULL;
-  p->prev = s->last;
-  if (s->last != NULL)
-    s->last->next = p;
-  else
-    s->first = p;
-  s->last = p;
+  sk__list_push_back(&s->peers, &p->link);
   s->npeers++;
 }
 
-void sk__server_unlink(sk_server *s, sk_peer *p) {
-  if (p->prev != NULL)
-    p->prev->next = p->next;
-  else
-    s->first = p->next;
-  if (p->next != NULL)
-    p->next->prev = p->prev;
-  else
-    s->last = p->prev;
-  p->prev = p->next = NULL;
+sk_peer *sk__server_oldest(sk_server *s) {
+  sk__list *n = sk__list_first(&s->peers);
+
+  return n != NULL ? sk__list_entry(n, sk_peer, link) : NULL;
+}
+
+static sk_peer *next_peer(sk_server *s, sk_peer *p) {
+  sk__list *n = sk__list_next(&s->peers, &p->link);
+
+  return n != NULL ? sk__list_entry(n, sk_peer, link) : NULL;
 }
 
 void sk__server_touch(sk_peer *p) {
@@ -71,15 +66,10 @@ void sk__server_touch(sk_peer *p) {
   /* The loop's clock moves once per iteration: a peer touched again in
    * the same iteration (a chat line to 99 members, each written to) keeps
    * its place, which costs nothing. */
-  if (p->last_active == now && p->prev != NULL)
+  if (p->last_active == now && p->link.prev != &s->peers)
     return;
   p->last_active = now;
-  if (s->last == p)
-    return;
-  sk__server_unlink(s, p);
-  p->prev = s->last;
-  s->last->next = p;
-  s->last = p;
+  sk__list_move_back(&s->peers, &p->link);
 }
 
 /* ---------------------------------------------------------- idle sweep */
@@ -87,11 +77,11 @@ void sk__server_touch(sk_peer *p) {
 static void idle_cb(uv_timer_t *t) {
   sk_server *s = t->data;
   uint64_t now = sk__now(s->loop), limit = s->opts.idle_timeout_ms;
-  sk_peer *p = s->first;
+  sk_peer *p = sk__server_oldest(s);
 
   while (p != NULL && p->last_active + limit <= now) {
-    sk_peer *next = p->next;
-    if (!p->closing && p->opened)
+    sk_peer *next = next_peer(s, p);
+    if (p->state != SK__PEER_CLOSING && p->opened)
       sk_peer_close(p, SK_EIDLE);
     p = next;
   }
@@ -101,12 +91,12 @@ static void idle_cb(uv_timer_t *t) {
 void sk__server_arm_idle(sk_server *s) {
   uint64_t limit = s->opts.idle_timeout_ms, delay = limit;
   uint64_t now = sk__now(s->loop);
-  sk_peer *p = s->first;
+  sk_peer *p = sk__server_oldest(s);
 
   if (limit == 0 || s->stopping)
     return;
-  while (p != NULL && p->closing)
-    p = p->next;
+  while (p != NULL && p->state == SK__PEER_CLOSING)
+    p = next_peer(s, p);
   if (p != NULL)
     delay = p->last_active + limit > now ? p->last_active + limit - now : 0;
   uv_timer_start(&s->idle_timer, idle_cb, delay, 0);
@@ -122,111 +112,108 @@ void sk__server_arm_idle(sk_server *s) {
  * with the time its frame has used, and goes back in with it: the clock
  * pauses, it does not start again. */
 
-static void frame_unlink(sk_server *s, sk_peer *p) {
-  if (!p->in_frame)
-    return;
-  if (p->fprev != NULL)
-    p->fprev->fnext = p->fnext;
-  else
-    s->ffirst = p->fnext;
-  if (p->fnext != NULL)
-    p->fnext->fprev = p->fprev;
-  else
-    s->flast = p->fprev;
-  p->fprev = p->fnext = NULL;
-  p->in_frame = false;
+static sk__frame_clock *first_frame(sk_server *s) {
+  sk__list *n = sk__list_first(&s->frames);
+
+  return n != NULL ? sk__list_entry(n, sk__frame_clock, link) : NULL;
 }
 
 static void frame_cb(uv_timer_t *t) {
   sk_server *s = t->data;
   uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
+  sk__frame_clock *fc;
 
-  while (s->ffirst != NULL && s->ffirst->frame_started + limit <= now) {
-    sk_peer *p = s->ffirst;
-    frame_unlink(s, p);
-    sk_peer_close(p, SK_EFRAMETIMEOUT);
+  while ((fc = first_frame(s)) != NULL && fc->frame_started + limit <= now) {
+    sk__list_remove(&fc->link);
+    sk_peer_close(fc->peer, SK_EFRAMETIMEOUT);
   }
-  if (s->ffirst != NULL && !s->stopping)
-    uv_timer_start(t, frame_cb, s->ffirst->frame_started + limit - now, 0);
+  if (fc != NULL && !s->stopping)
+    uv_timer_start(t, frame_cb, fc->frame_started + limit - now, 0);
 }
 
-/* Lists p as having begun its frame `used` ms ago. */
-static void frame_insert(sk_server *s, sk_peer *p, uint64_t used) {
+/* Lists fc as having begun its frame `used` ms ago.  The list is in order
+ * of frame start, so the search goes back from the end: O(1) for frames
+ * that begin now, the common case. */
+static void frame_insert(sk_server *s, sk__frame_clock *fc, uint64_t used) {
   uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
-  sk_peer *q = s->flast;
+  sk__list *pos = s->frames.prev;
+  sk__frame_clock *first;
 
-  p->frame_started = now - used;
-  p->frame_used = 0;
-  p->frame_held = false;
-  while (q != NULL && q->frame_started > p->frame_started)
-    q = q->fprev;
-  p->fprev = q;
-  p->fnext = q != NULL ? q->fnext : s->ffirst;
-  if (p->fnext != NULL)
-    p->fnext->fprev = p;
-  else
-    s->flast = p;
-  if (q != NULL)
-    q->fnext = p;
-  else
-    s->ffirst = p;
-  p->in_frame = true;
+  fc->frame_started = now - used;
+  fc->frame_used = 0;
+  fc->frame_held = false;
+  while (pos != &s->frames &&
+         sk__list_entry(pos, sk__frame_clock, link)->frame_started >
+             fc->frame_started)
+    pos = pos->prev;
+  sk__list_insert_after(pos, &fc->link);
   if (s->stopping)
     return;
-  if (s->ffirst == p || !uv_is_active((uv_handle_t *)&s->frame_timer)) {
-    uint64_t due = s->ffirst->frame_started + limit;
+  first = first_frame(s);
+  if (first == fc || !uv_is_active((uv_handle_t *)&s->frame_timer)) {
+    uint64_t due = first->frame_started + limit;
     uv_timer_start(&s->frame_timer, frame_cb, due > now ? due - now : 0, 0);
   }
 }
 
-/* Takes p out of the list, keeping what its frame has used. */
-static void frame_hold(sk_server *s, sk_peer *p) {
-  if (p->in_frame) {
-    p->frame_used = sk__now(s->loop) - p->frame_started;
-    p->frame_held = true;
-    frame_unlink(s, p);
+/* Takes fc out of the list, keeping what its frame has used. */
+static void frame_hold(sk_server *s, sk__frame_clock *fc) {
+  if (sk__list_linked(&fc->link)) {
+    fc->frame_used = sk__now(s->loop) - fc->frame_started;
+    fc->frame_held = true;
+    sk__list_remove(&fc->link);
   }
 }
 
-void sk__server_frame_read(sk_peer *p, bool pending) {
-  sk_server *s = p->server;
-  bool got = p->got_frame;
+void sk__server_frame_forget(sk_peer *p, sk__frame_clock *fc) {
+  (void)p;
+  sk__list_remove(&fc->link);
+  fc->frame_held = false;
+  fc->frame_used = 0;
+}
 
-  p->got_frame = false;
+void sk__server_frame_read(sk_peer *p, sk__frame_clock *fc, bool pending) {
+  sk_server *s = p->server;
+  bool got = fc->got_frame;
+
+  fc->got_frame = false;
   if (s == NULL || s->opts.frame_timeout_ms == 0)
     return;
-  if (!pending || p->closing) {
-    frame_unlink(s, p);
-    p->frame_held = false;
-    p->frame_used = 0;
+  if (!pending || p->state == SK__PEER_CLOSING) {
+    sk__server_frame_forget(p, fc);
     return;
   }
-  if (got) { /* a new frame began in this read: its clock starts now */
-    frame_unlink(s, p);
-    p->frame_used = 0;
-    p->frame_held = false;
-  }
-  if (!p->reading) { /* paused during this read */
-    frame_hold(s, p);
-    p->frame_held = true;
+  if (got) /* a new frame began in this read: its clock starts now */
+    sk__server_frame_forget(p, fc);
+  if (!fc->reading) { /* paused during this read */
+    frame_hold(s, fc);
+    fc->frame_held = true;
     return;
   }
-  if (!p->in_frame) /* a frame's first bytes */
-    frame_insert(s, p, p->frame_used);
+  if (!sk__list_linked(&fc->link)) /* a frame's first bytes */
+    frame_insert(s, fc, fc->frame_used);
 }
 
-void sk__server_frame_pause(sk_peer *p, bool reading) {
+void sk__server_frame_pause(sk_peer *p, sk__frame_clock *fc, bool reading) {
   sk_server *s = p->server;
 
-  if (s == NULL || s->opts.frame_timeout_ms == 0 || p->closing)
+  if (s == NULL || s->opts.frame_timeout_ms == 0 ||
+      p->state == SK__PEER_CLOSING)
     return;
   if (!reading)
-    frame_hold(s, p);
-  else if (p->frame_held)
-    frame_insert(s, p, p->frame_used);
+    frame_hold(s, fc);
+  else if (fc->frame_held)
+    frame_insert(s, fc, fc->frame_used);
 }
 
 /* ---------------------------------------------------- stop and release */
+
+static void server_free(sk_server *s) {
+  if (s->opts.tls != NULL)
+    sk_tls_unref(s->opts.tls);
+  sk__udp_server_free(s);
+  free(s);
+}
 
 static void server_maybe_done(sk_server *s) {
   void (*done)(void *);
@@ -237,7 +224,7 @@ static void server_maybe_done(sk_server *s) {
   if (s->npeers == 0 && !uv_is_closing((uv_handle_t *)&s->stop_timer)) {
     uv_close((uv_handle_t *)&s->stop_timer, sk__server_handle_closed);
     if (s->addr.transport == SK_UDP)
-      uv_close((uv_handle_t *)&s->udp_reaper, sk__server_handle_closed);
+      sk__udp_server_close_reaper(s);
   }
   if (s->handles_open > 0 || s->npeers > 0)
     return;
@@ -245,8 +232,7 @@ static void server_maybe_done(sk_server *s) {
     unlink(s->addr.path);
   done = s->done;
   arg = s->done_arg;
-  free(s->udp_table);
-  free(s);
+  server_free(s);
   if (done != NULL)
     done(arg);
 }
@@ -261,28 +247,25 @@ void sk__server_handle_closed(uv_handle_t *h) {
 void sk__server_peer_closed(sk_peer *p) {
   sk_server *s = p->server;
 
-  sk__server_unlink(s, p);
-  frame_unlink(s, p);
+  sk__list_remove(&p->link);
   s->npeers--;
-  if (p->opened)
+  if (p->counted)
     s->nactive--;
   server_maybe_done(s);
 }
 
 static void stop_timer_cb(uv_timer_t *t) {
   sk_server *s = t->data;
-  sk_peer *p = s->first;
+  sk__list *n, *next;
 
-  while (p != NULL) {
-    sk_peer *next = p->next;
-    sk_peer_close(p, SK_ECLOSED);
-    p = next;
+  sk__list_each(n, next, &s->peers) {
+    sk_peer_close(sk__list_entry(n, sk_peer, link), SK_ECLOSED);
   }
 }
 
 void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
                     void *arg) {
-  sk_peer *p = s->first;
+  sk__list *n, *next;
 
   s->stopping = true;
   s->done = done;
@@ -293,11 +276,12 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
     uv_close(&s->h.handle, sk__server_handle_closed);
   uv_close((uv_handle_t *)&s->idle_timer, sk__server_handle_closed);
   uv_close((uv_handle_t *)&s->frame_timer, sk__server_handle_closed);
-  while (p != NULL) {
-    sk_peer *next = p->next;
+  sk__list_each(n, next, &s->peers) {
+    sk_peer *p = sk__list_entry(n, sk_peer, link);
     if (p->opened)
       sk_peer_end(p);
-    p = next;
+    else
+      sk_peer_close(p, SK_ECLOSED); /* still in its handshake */
   }
   uv_timer_start(&s->stop_timer, stop_timer_cb, flush_ms, 0);
   server_maybe_done(s);
@@ -305,15 +289,13 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
 
 /* ------------------------------------------------------------- accept */
 
-static void name_peer(sk_server *s, sk_peer *p) {
+static void name_peer(sk_server *s, sk__conn *c) {
+  sk_peer *p = sk__conn_peer(c);
   struct sockaddr_storage ss;
-  int len = sizeof(ss);
 
-  if (p->transport == SK_UNIX) {
+  if (p->transport == SK_UNIX)
     snprintf(p->name, sizeof(p->name), "unix#%u", ++s->next_id);
-    return;
-  }
-  if (uv_tcp_getpeername(&p->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+  else if (sk__conn_peername(c, &ss) == 0)
     sk_sockaddr_format((struct sockaddr *)&ss, p->name, sizeof(p->name));
   else
     snprintf(p->name, sizeof(p->name), "tcp#%u", ++s->next_id);
@@ -362,8 +344,16 @@ static void refuse(sk_server *s, sk_peer *p, int reason) {
   sk_peer_close(p, reason);
 }
 
+/* A new stream for the next connection, or NULL. */
+static sk__stream *stream_for(sk_server *s) {
+  return s->addr.transport == SK_UNIX ? sk__stream_pipe_new(s->loop)
+                                      : sk__stream_tcp_new(s->loop);
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
   sk_server *s = listener->data;
+  sk__stream *stream;
+  sk__conn *c;
   sk_peer *p;
   int err, fd;
 
@@ -375,21 +365,25 @@ static void on_connection(uv_stream_t *listener, int status) {
     s->refusing_level = SK_LOG_WARN;
     return;
   }
-  p = sk__conn_new(s->loop, s->addr.transport, &s->opts.framing,
-                   s->opts.max_queue, s->handler, s->ctx);
-  if (p == NULL) {
+  stream = stream_for(s);
+  c = stream != NULL ? sk__conn_new(stream, s->addr.transport, &s->opts.framing,
+                                    s->opts.max_queue, s->handler, s->ctx)
+                     : NULL;
+  if (c == NULL) {
+    if (stream != NULL)
+      sk__stream_close(stream);
     sk__log(SK_LOG_WARN, "accept: %s", sk_strerror(UV_ENOMEM));
     return;
   }
-  p->nodelay = s->opts.nodelay != 0;
+  p = sk__conn_peer(c);
   sk__server_link(s, p);
-  err = uv_accept(listener, &p->h.stream);
+  err = uv_accept(listener, sk__stream_uv(stream));
   if (err) {
     snprintf(p->name, sizeof(p->name), "(accept failed)");
     sk_peer_close(p, err);
     return;
   }
-  name_peer(s, p);
+  name_peer(s, c);
   if (s->opts.max_conns > 0 && s->nactive >= s->opts.max_conns) {
     refuse(s, p, SK_EFULL);
     return;
@@ -399,7 +393,7 @@ static void on_connection(uv_stream_t *listener, int status) {
    * what the service still has to open, and accepting resumes as soon as
    * connections close.  (At the limit itself libuv's reserve descriptor
    * accepts and closes what waits, so EMFILE never spins the loop.) */
-  fd = sk__peer_fileno(p);
+  fd = sk__conn_fileno(c);
   if (fd >= 0 && near_fd_limit(s, fd)) {
     refuse(s, p, UV_EMFILE);
     return;
@@ -410,9 +404,11 @@ static void on_connection(uv_stream_t *listener, int status) {
             s->nactive + 1);
   }
   s->nactive++;
+  p->counted = true;
   sk__log(SK_LOG_INFO, "connection from %s", p->name);
-  sk__conn_start(p);
-  if (s->opts.idle_timeout_ms > 0 && s->first == p)
+  sk__conn_open(c, s->addr.tls ? s->opts.tls : NULL, NULL,
+                s->opts.handshake_timeout_ms, s->opts.nodelay != 0);
+  if (s->opts.idle_timeout_ms > 0 && sk__server_oldest(s) == p)
     sk__server_arm_idle(s);
 }
 
@@ -484,10 +480,7 @@ static int listen_tcp(sk_server *s, const struct sockaddr *sa) {
 }
 
 static void free_failed(uv_handle_t *h) {
-  sk_server *s = h->data;
-
-  free(s->udp_table);
-  free(s);
+  server_free(h->data);
 }
 
 int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
@@ -499,6 +492,8 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
 
   if (addr->transport == SK_UDP && opts->framing.mode == SK_FRAME_LEN)
     return SK_EBADUDP;
+  if (addr->tls && (addr->transport == SK_UDP || opts->tls == NULL))
+    return SK_ETLS;
   sk__ignore_sigpipe();
   if (addr->transport != SK_UNIX) {
     err = sk_addr_resolve(addr, &ss);
@@ -511,6 +506,9 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
   s->loop = loop;
   s->addr = *addr;
   s->opts = *opts;
+  s->opts.tls = addr->tls ? sk__tls_ref(opts->tls) : NULL;
+  sk__list_init(&s->peers);
+  sk__list_init(&s->frames);
   if (addr->transport == SK_UDP && s->opts.max_conns == 0)
     s->opts.max_conns = UDP_MAX_PEERS_DEFAULT;
   s->handler = handler;
@@ -528,8 +526,7 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
     if (s->handles_open > 0) {
       uv_close(&s->h.handle, free_failed);
     } else {
-      free(s->udp_table);
-      free(s);
+      server_free(s);
     }
     return err;
   }

@@ -11,22 +11,10 @@
 #include "services/services.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-typedef union stream_u {
-  uv_tty_t tty;
-  uv_pipe_t pipe;
-  uv_tcp_t tcp;
-  uv_handle_t handle;
-  uv_stream_t stream;
-} stream_u;
 
 typedef struct node {
   struct node *prev, *next;
@@ -41,7 +29,7 @@ typedef struct stdio_svc {
   bool had_peer;
 
   /* stdin */
-  stream_u in;
+  sk__stream *in;
   bool in_stream;  /* else a file, read with uv_fs_read */
   bool in_tty;     /* a person types: the peer's EOF ends the session */
   bool in_started; /* reading began (with the first peer) */
@@ -50,11 +38,12 @@ typedef struct stdio_svc {
   bool in_blocked; /* a peer's queue is over its cap */
   uv_fs_t in_req;
   char *in_buf;
-  struct send_job *job; /* stdin sent with sendfile(2), or NULL */
+  sk_peer *sending;  /* stdin goes to it by sk_peer_sendfile, or NULL */
+  bool send_pending; /* a transfer's callback is still to come */
   sk_decoder in_dec;
 
   /* stdout */
-  stream_u out;
+  sk__stream *out;
   bool out_stream; /* else a file, written synchronously */
   bool out_broken; /* EPIPE: drop output from now on */
   bool out_blocked;
@@ -232,12 +221,11 @@ static void stdin_data(stdio_svc *st, const char *data, size_t len) {
   st->in_blocked = peers_full(st);
 }
 
-static void in_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  stdio_svc *st = s->data;
+static void in_on_read(sk__stream *s, ssize_t nread, const char *buf) {
+  stdio_svc *st = s->owner;
 
   if (nread > 0)
-    stdin_data(st, buf->base, (size_t)nread);
-  sk__read_release(buf);
+    stdin_data(st, buf, (size_t)nread);
   if (nread == UV_EOF)
     stdin_eof(st);
   else if (nread < 0)
@@ -265,45 +253,13 @@ static void in_fs_cb(uv_fs_t *req) {
   update_stdin(st);
 }
 
-/* ----------------------------------------------------- stdin by sendfile */
+/* ------------------------------------------------- stdin by sendfile */
 
-/* A regular file sent raw to one stream peer goes by sendfile(2): the
- * kernel moves page cache to socket without a copy through user space.
- * It runs in the thread pool, on a duplicate of the socket so that a
- * close on the loop's side cannot hand its number to another file; the
- * thread waits for room with poll(2) and checks `cancel` between waits.
- * The write queue stays empty meanwhile: the file is the only writer. */
-typedef struct send_job {
-  uv_work_t req;
-  stdio_svc *st;
-  sk_peer *peer; /* NULL once it has closed */
-  int sock;
-  atomic_int cancel;
-  int err;
-} send_job;
+/* A regular file sent raw to one stream peer goes by the library's
+ * sk_peer_sendfile: zero-copy on a plain socket, through the stream for
+ * TLS. */
 
-#define SENDFILE_CHUNK (4 << 20)
-
-static void send_work(uv_work_t *req) {
-  send_job *j = SK__CONTAINER_OF(req, send_job, req);
-
-  while (!atomic_load(&j->cancel)) {
-    ssize_t n = sendfile(j->sock, STDIN_FILENO, NULL, SENDFILE_CHUNK);
-    if (n > 0)
-      continue;
-    if (n == 0)
-      return; /* the end of the file */
-    if (errno == EAGAIN) {
-      struct pollfd pfd = {.fd = j->sock, .events = POLLOUT};
-      poll(&pfd, 1, 100);
-    } else if (errno != EINTR) {
-      j->err = -errno;
-      return;
-    }
-  }
-}
-
-/* Whether an error of sendfile(2) is the socket's (the client's), not the
+/* Whether an error of a transfer is the socket's (the client's), not the
  * file's: sendfile reports both sides alike. */
 static bool socket_error(int err) {
   switch (err) {
@@ -315,42 +271,36 @@ static bool socket_error(int err) {
   case UV_ENETUNREACH:
   case UV_ENETDOWN:
   case UV_ENOTCONN:
+  case UV_ECANCELED:
     return true;
   default:
     return false;
   }
 }
 
-static void send_done(uv_work_t *req, int status) {
-  send_job *j = SK__CONTAINER_OF(req, send_job, req);
-  stdio_svc *st = j->st;
-  sk_peer *peer = j->peer;
-  int err = status < 0 ? status : j->err;
-  bool cancelled = atomic_load(&j->cancel);
+static void sent_cb(sk_peer *p, int status, uint64_t sent, void *arg) {
+  stdio_svc *st = arg;
 
-  close(j->sock);
-  free(j);
-  st->job = NULL;
+  (void)p;
+  (void)sent;
+  st->send_pending = false;
+  st->sending = NULL;
   st->in_reading = false;
   if (st->destroyed) {
     if (st->handles == 0)
       free_state(st);
     return;
   }
-  if (cancelled)
+  if (st->finishing)
     return;
-  if (socket_error(err)) {
-    /* The socket refused, not stdin, and nothing more of stdin goes out.
-     * A peer that is ending had our side shut by a stop: the refusal is
-     * our own and its close will follow.  Otherwise the client left:
-     * close it with the error, as a failed queued write does. */
+  if (socket_error(status)) {
+    /* The socket refused, not stdin, and nothing more of stdin goes out;
+     * the peer's own close reports why. */
     st->in_eof = true;
-    if (peer != NULL && !peer->ending && !peer->closing && !peer->shut)
-      sk_peer_close(peer, err);
     return;
   }
-  if (err < 0)
-    stdin_error(st, err);
+  if (status < 0)
+    stdin_error(st, status);
   else
     stdin_eof(st);
 }
@@ -359,27 +309,15 @@ static void send_done(uv_work_t *req, int status) {
  * true when it did. */
 static bool start_sendfile(stdio_svc *st, sk_peer *p) {
   struct stat sb;
-  send_job *j;
-  int fd = sk__peer_fileno(p);
 
   if (st->in_stream || st->o.framing.mode != SK_FRAME_RAW || st->o.keep_open ||
-      sk_peer_transport(p) == SK_UDP || fd < 0 ||
-      fstat(STDIN_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
+      sk_peer_transport(p) == SK_UDP || fstat(STDIN_FILENO, &sb) != 0 ||
+      !S_ISREG(sb.st_mode))
     return false;
-  j = calloc(1, sizeof(*j));
-  if (j == NULL)
+  if (sk_peer_sendfile(p, STDIN_FILENO, -1, UINT64_MAX, sent_cb, st) != 0)
     return false;
-  j->st = st;
-  j->peer = p;
-  j->sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (j->sock < 0 ||
-      uv_queue_work(st->loop, &j->req, send_work, send_done) != 0) {
-    if (j->sock >= 0)
-      close(j->sock);
-    free(j);
-    return false;
-  }
-  st->job = j;
+  st->sending = p;
+  st->send_pending = true;
   st->in_reading = true;
   return true;
 }
@@ -390,20 +328,20 @@ static void update_stdin(stdio_svc *st) {
 
   if (st->in_stream) {
     if (want && !st->in_reading) {
-      int err = uv_read_start(&st->in.stream, sk__read_alloc, in_read_cb);
+      int err = sk__stream_read_start(st->in);
       if (err) {
         stdin_error(st, err);
         return;
       }
     } else if (!want && st->in_reading) {
-      uv_read_stop(&st->in.stream);
+      sk__stream_read_stop(st->in);
     }
     st->in_reading = want;
     return;
   }
-  if (st->job != NULL) {
-    if (!want && st->finishing)
-      atomic_store(&st->job->cancel, 1);
+  if (st->send_pending) {
+    if (!want && st->finishing && st->sending != NULL)
+      sk_peer_close(st->sending, SK_ECLOSED); /* stops the transfer */
     return;
   }
   if (want && !st->in_reading) {
@@ -503,8 +441,8 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
       finish(st, reason);
     return;
   }
-  if (st->job != NULL && st->job->peer == p)
-    st->job->peer = NULL;
+  if (st->sending == p)
+    st->sending = NULL;
   if (n->prev != NULL)
     n->prev->next = n->next;
   else
@@ -531,35 +469,30 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
 /* ----------------------------------------------------- create, destroy */
 
 static void handle_closed(uv_handle_t *h);
+static void stream_closed(sk__stream *s);
+static void in_on_read(sk__stream *s, ssize_t nread, const char *buf);
 
-/* Opens fd as a libuv stream when it is one; returns false for files (and
- * for a stream libuv cannot take, which is then read or written as a
- * file). */
-static bool open_stream(stdio_svc *st, int fd, stream_u *s, bool readable) {
-  int err;
+static const sk__stream_events in_events = {
+    .on_read = in_on_read,
+    .on_closed = stream_closed,
+};
+static const sk__stream_events out_events = {
+    .on_read = NULL,
+    .on_closed = stream_closed,
+};
 
-  switch (uv_guess_handle(fd)) {
-  case UV_TTY:
-    return uv_tty_init(st->loop, &s->tty, fd, readable) == 0;
-  case UV_NAMED_PIPE:
-    if (uv_pipe_init(st->loop, &s->pipe, 0) != 0)
-      return false;
-    err = uv_pipe_open(&s->pipe, fd);
-    break;
-  case UV_TCP:
-    if (uv_tcp_init(st->loop, &s->tcp) != 0)
-      return false;
-    err = uv_tcp_open(&s->tcp, fd);
-    break;
-  default:
-    return false;
-  }
-  if (err == 0)
-    return true;
-  s->handle.data = st;
+/* Opens fd as a stream when it is one (terminal, pipe, socket); NULL for
+ * files (and for a stream that cannot be opened, which is then read or
+ * written as a file). */
+static sk__stream *open_stream(stdio_svc *st, int fd, bool readable) {
+  sk__stream *s = sk__stream_fd_new(st->loop, fd, readable);
+
+  if (s == NULL)
+    return NULL;
+  s->ev = readable ? &in_events : &out_events;
+  s->owner = st;
   st->handles++;
-  uv_close(&s->handle, handle_closed);
-  return false;
+  return s;
 }
 
 static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
@@ -575,21 +508,16 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   lines.max_frame = o->framing.max_frame;
   sk_decoder_init(&st->in_dec, &lines);
   st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
-  st->in_stream = open_stream(st, STDIN_FILENO, &st->in, true);
-  if (st->in_stream) {
-    st->in.handle.data = st;
-    st->handles++;
-  } else if ((st->in_buf = malloc(SK__READ_BUF)) == NULL) {
+  st->in = open_stream(st, STDIN_FILENO, true);
+  st->in_stream = st->in != NULL;
+  if (!st->in_stream && (st->in_buf = malloc(SK__READ_BUF)) == NULL) {
     free(st);
     return UV_ENOMEM;
   }
   st->in_req.data = st;
-  st->out_stream = open_stream(st, STDOUT_FILENO, &st->out, false);
-  if (st->out_stream) {
-    st->out.handle.data = st;
-    st->handles++;
-  }
-  sk__wq_init(&st->out_q, &st->out.stream, o->max_queue);
+  st->out = open_stream(st, STDOUT_FILENO, false);
+  st->out_stream = st->out != NULL;
+  sk__wq_init(&st->out_q, st->out, o->max_queue);
   st->out_q.on_error = out_error;
   st->out_q.on_drain = out_drain;
   st->out_q.on_empty = out_empty;
@@ -600,12 +528,19 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   return 0;
 }
 
-static void handle_closed(uv_handle_t *h) {
-  stdio_svc *st = h->data;
-
-  if (--st->handles > 0 || !st->destroyed || (!st->in_stream && st->in_reading))
+static void closed_one(stdio_svc *st) {
+  if (--st->handles > 0 || !st->destroyed ||
+      (!st->in_stream && st->in_reading) || st->send_pending)
     return;
   free_state(st);
+}
+
+static void handle_closed(uv_handle_t *h) {
+  closed_one(h->data);
+}
+
+static void stream_closed(sk__stream *s) {
+  closed_one(s->owner);
 }
 
 /* The last step: no handle is open and no thread-pool work is pending. */
@@ -622,14 +557,12 @@ static void stdio_destroy(void *state) {
 
   st->destroyed = true;
   sk_decoder_free(&st->in_dec);
-  if (st->job != NULL)
-    atomic_store(&st->job->cancel, 1);
-  else if (!st->in_stream && st->in_reading)
+  if (!st->send_pending && !st->in_stream && st->in_reading)
     uv_cancel((uv_req_t *)&st->in_req);
   if (st->in_stream)
-    uv_close(&st->in.handle, handle_closed);
+    sk__stream_close(st->in);
   if (st->out_stream)
-    uv_close(&st->out.handle, handle_closed);
+    sk__stream_close(st->out);
   uv_close((uv_handle_t *)&st->linger, handle_closed);
 }
 

@@ -112,8 +112,9 @@ static void test_problem(void **state) {
       {"host:65536", "port out of range (0-65535)"},
       {"123456", "port out of range (0-65535)"},
       {"host:000080000", "port out of range (0-65535)"},
-      {"ftp://x:1", "unknown scheme (tcp://, udp://, unix:)"},
-      {"tcp:x:1", "unknown scheme (tcp://, udp://, unix:)"},
+      {"ftp://x:1",
+       "unknown scheme (tcp://, tls://, udp://, unix:, tls+unix:)"},
+      {"tcp:x:1", "unknown scheme (tcp://, tls://, udp://, unix:, tls+unix:)"},
       {"beef::1:80", "an IPv6 address goes in brackets: [::1]:PORT"},
       {"face:b00c::1:443", "an IPv6 address goes in brackets: [::1]:PORT"},
       {"host:0000065536", "port out of range (0-65535)"},
@@ -125,10 +126,15 @@ static void test_problem(void **state) {
       {"a b:1",
        "a blank, '/', a bracket or a control character in the host name"},
       {"unix:", "empty Unix socket path"},
+      {"tls+udp://127.0.0.1:1",
+       "TLS needs a stream: there is no TLS over UDP (use tls://HOST:PORT "
+       "or tls+unix:PATH)"},
+      {"tls+unix:", "empty Unix socket path"},
       {"unix://", "empty Unix socket path"},
   };
-  static const char *const good[] = {"80",     "host:1",      "[::1]:0",
-                                     "unix:x", "host:000080", "0000000000443"};
+  static const char *const good[] = {
+      "80",          "host:1",        "[::1]:0",       "unix:x",
+      "host:000080", "0000000000443", "tls://[::1]:1", "tls+unix:/x"};
   for (size_t i = 0; i < NELEMS(cases); i++) {
     const char *why = sk_addr_problem(cases[i].text);
     if (why == NULL || strcmp(why, cases[i].why) != 0)
@@ -235,6 +241,9 @@ static void test_format_round_trip(void **state) {
   (void)state;
   expect_format("tcp://127.0.0.1:8000", "tcp://127.0.0.1:8000");
   expect_format("udp://127.0.0.1:53", "udp://127.0.0.1:53");
+  expect_format("tls://localhost:8443", "tls://localhost:8443");
+  expect_format("tls+unix:/run/x.sock", "tls+unix:/run/x.sock");
+  expect_format("tls+unix:///abs", "tls+unix:/abs");
   expect_format("unix:/tmp/x.sock", "unix:/tmp/x.sock");
   expect_format("unix:///tmp/x.sock", "unix:/tmp/x.sock");
   expect_format("unix:relative.sock", "unix:relative.sock");

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sockit.h"
+#include "hist.h"
 
 /* The largest relative error any percentile showed, reported at the end. */
 static double worst_rel;

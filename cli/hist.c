@@ -13,7 +13,7 @@
  * percentile query, which walks the buckets (O(7424), a few microseconds),
  * and by merge and reset, which touch all of them.
  */
-#include "internal.h"
+#include "hist.h"
 
 #include <float.h>
 #include <stdlib.h>

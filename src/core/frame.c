@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,35 +106,51 @@ static bool line_too_long(const sk_framing *f, const char *buf, size_t len) {
   return len > max + 1 || buf[len - 1] != '\r';
 }
 
-long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
-                     const char **msg, size_t *msglen) {
-  if (f->mode == SK_FRAME_LEN) {
-    uint64_t v;
-    if (len < f->width)
-      return 0;
-    v = header_value(f, buf);
-    if (v > frame_limit(f))
-      return SK_EFRAMETOOBIG;
-    if (len - f->width < v)
-      return 0;
-    *msg = buf + f->width;
-    *msglen = (size_t)v;
-    return (long)(f->width + v);
-  }
-  if (f->mode == SK_FRAME_LINE) {
-    const char *nl = memchr(buf, '\n', len);
-    size_t n;
-    if (nl == NULL)
-      return line_too_long(f, buf, len) ? SK_EFRAMETOOBIG : 0;
-    n = (size_t)(nl - buf);
-    if (n > 0 && buf[n - 1] == '\r')
-      n--;
-    if (n > frame_limit(f))
-      return SK_EFRAMETOOBIG;
-    *msg = buf;
-    *msglen = n;
-    return (long)(nl - buf + 1);
-  }
+/* ------------------------------------------------------------- codecs */
+
+static long len_decode(const sk_framing *f, const char *buf, size_t len,
+                       const char **msg, size_t *msglen) {
+  uint64_t v;
+
+  if (len < f->width)
+    return 0;
+  v = header_value(f, buf);
+  if (v > frame_limit(f))
+    return SK_EFRAMETOOBIG;
+  if (len - f->width < v)
+    return 0;
+  *msg = buf + f->width;
+  *msglen = (size_t)v;
+  return (long)(f->width + v);
+}
+
+/* A line without its end ("\n" or "\r\n"): the one line-end stripper. */
+static size_t line_strip(const char *buf, size_t n) {
+  if (n > 0 && buf[n - 1] == '\n')
+    n--;
+  if (n > 0 && buf[n - 1] == '\r')
+    n--;
+  return n;
+}
+
+static long line_decode(const sk_framing *f, const char *buf, size_t len,
+                        const char **msg, size_t *msglen) {
+  const char *nl = memchr(buf, '\n', len);
+  size_t n;
+
+  if (nl == NULL)
+    return line_too_long(f, buf, len) ? SK_EFRAMETOOBIG : 0;
+  n = line_strip(buf, (size_t)(nl - buf) + 1);
+  if (n > frame_limit(f))
+    return SK_EFRAMETOOBIG;
+  *msg = buf;
+  *msglen = n;
+  return (long)(nl - buf + 1);
+}
+
+static long raw_decode(const sk_framing *f, const char *buf, size_t len,
+                       const char **msg, size_t *msglen) {
+  (void)f;
   if (len == 0)
     return 0;
   *msg = buf;
@@ -141,14 +158,10 @@ long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
   return (long)len;
 }
 
-int sk_frame_header(const sk_framing *f, size_t len,
-                    char out[SK_FRAME_HEADER_MAX]) {
+static int len_header(const sk_framing *f, size_t len,
+                      char out[SK_FRAME_HEADER_MAX]) {
   uint64_t v = len;
 
-  if (len > f->max_frame)
-    return SK_EFRAMETOOBIG;
-  if (f->mode != SK_FRAME_LEN)
-    return 0;
   if (f->width < 8 && v >> (8 * f->width) != 0)
     return SK_EFRAMETOOBIG;
   for (unsigned i = 0; i < f->width; i++) {
@@ -158,9 +171,123 @@ int sk_frame_header(const sk_framing *f, size_t len,
   return (int)f->width;
 }
 
+static int no_header(const sk_framing *f, size_t len,
+                     char out[SK_FRAME_HEADER_MAX]) {
+  (void)f;
+  (void)len;
+  (void)out;
+  return 0;
+}
+
+/* A stream's end with bytes of a frame still held: a line without its
+ * "\n" is a line; part of a length-prefixed frame is a truncation. */
+static int line_finish(const sk_framing *f, const char *rest, size_t n,
+                       size_t *msglen) {
+  if (rest[n - 1] == '\r')
+    n--;
+  if (n > frame_limit(f))
+    return SK_EFRAMETOOBIG;
+  *msglen = n;
+  return 1;
+}
+
+static int truncated_finish(const sk_framing *f, const char *rest, size_t n,
+                            size_t *msglen) {
+  (void)f;
+  (void)rest;
+  (void)n;
+  (void)msglen;
+  return SK_ETRUNCATED;
+}
+
+static size_t line_datagram(const sk_framing *f, const char *data, size_t len) {
+  (void)f;
+  return line_strip(data, len);
+}
+
+static size_t whole_datagram(const sk_framing *f, const char *data,
+                             size_t len) {
+  (void)f;
+  (void)data;
+  return len;
+}
+
+/* The framings, one table each.  A new message format is one more entry
+ * here (and its mode in sockit.h); nothing else switches on the mode. */
+static const sk__codec codecs[] = {
+    [SK_FRAME_RAW] =
+        {
+            .name = "raw",
+            .decode = raw_decode,
+            .header = no_header,
+            .trailer = "",
+            .trailer_len = 0,
+            .finish = truncated_finish,
+            .datagram = whole_datagram,
+        },
+    [SK_FRAME_LINE] =
+        {
+            .name = "line",
+            .decode = line_decode,
+            .header = no_header,
+            .trailer = "\n",
+            .trailer_len = 1,
+            .finish = line_finish,
+            .datagram = line_datagram,
+        },
+    [SK_FRAME_LEN] =
+        {
+            .name = "len",
+            .decode = len_decode,
+            .header = len_header,
+            .trailer = "",
+            .trailer_len = 0,
+            .finish = truncated_finish,
+            .datagram = whole_datagram,
+        },
+};
+
+const sk__codec *sk__codec_of(const sk_framing *f) {
+  return &codecs[(unsigned)f->mode < 3 ? f->mode : SK_FRAME_RAW];
+}
+
+long sk_frame_decode(const sk_framing *f, const char *buf, size_t len,
+                     const char **msg, size_t *msglen) {
+  return sk__codec_of(f)->decode(f, buf, len, msg, msglen);
+}
+
+int sk_frame_header(const sk_framing *f, size_t len,
+                    char out[SK_FRAME_HEADER_MAX]) {
+  if (len > f->max_frame)
+    return SK_EFRAMETOOBIG;
+  return sk__codec_of(f)->header(f, len, out);
+}
+
 const char *sk_frame_trailer(const sk_framing *f, size_t *len) {
-  *len = f->mode == SK_FRAME_LINE ? 1 : 0;
-  return f->mode == SK_FRAME_LINE ? "\n" : "";
+  *len = sk__codec_of(f)->trailer_len;
+  return sk__codec_of(f)->trailer;
+}
+
+int sk__frame_bufs(const sk_framing *f, const void *msg, size_t len,
+                   char hdr[SK_FRAME_HEADER_MAX], uv_buf_t bufs[3]) {
+  const sk__codec *c = sk__codec_of(f);
+  int hlen = sk_frame_header(f, len, hdr), n = 0;
+
+  if (hlen < 0)
+    return hlen;
+  if (len > UINT_MAX) /* a uv_buf_t holds at most that */
+    return SK_EFRAMETOOBIG;
+  if (hlen > 0)
+    bufs[n++] = uv_buf_init(hdr, (unsigned)hlen);
+  if (len > 0)
+    bufs[n++] = uv_buf_init((char *)msg, (unsigned)len);
+  if (c->trailer_len > 0)
+    bufs[n++] = uv_buf_init((char *)c->trailer, (unsigned)c->trailer_len);
+  return n;
+}
+
+size_t sk__frame_datagram(const sk_framing *f, const char *data, size_t len) {
+  return sk__codec_of(f)->datagram(f, data, len);
 }
 
 /* ------------------------------------------------------------- decoder */
@@ -339,22 +466,14 @@ int sk_decoder_feed(sk_decoder *d, const char *data, size_t len,
 }
 
 int sk_decoder_finish(sk_decoder *d, sk_message_cb cb, void *arg) {
-  size_t n = d->len;
-  int rc = 0;
+  size_t n = 0;
+  int rc;
 
-  if (n == 0)
+  if (d->len == 0)
     return 0;
-  if (d->framing.mode != SK_FRAME_LINE) {
-    sk_decoder_free(d);
-    return SK_ETRUNCATED;
-  }
-  if (d->buf[n - 1] == '\r')
-    n--;
-  if (n > frame_limit(&d->framing)) {
-    sk_decoder_free(d);
-    return SK_EFRAMETOOBIG;
-  }
-  rc = cb(arg, d->buf, n);
+  rc = sk__codec_of(&d->framing)->finish(&d->framing, d->buf, d->len, &n);
+  if (rc == 1)
+    rc = cb(arg, d->buf, n);
   sk_decoder_free(d);
   return rc;
 }

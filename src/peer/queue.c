@@ -1,9 +1,10 @@
 /* queue.c -- the bounded write queue of one stream.
  *
  * Bytes wait in chunks (slices of sk_buf).  Chunks from head up to
- * `unsent` are in one uv_write in flight; the rest wait for it to finish,
- * then go out together in the next uv_write (up to WQ_IOV of them), so a
- * slow consumer gets few, large writes.
+ * `unsent` are in one stream write in flight; the rest wait for it to
+ * finish, then go out together in the next write (up to WQ_IOV of them),
+ * so a slow consumer gets few, large writes.  The queue writes to an
+ * sk__stream, never to a libuv handle: TCP, Unix and TLS alike.
  */
 #include "internal.h"
 
@@ -14,7 +15,7 @@
 #define WQ_IOV 64      /* chunks per uv_write */
 #define SHARE_MIN 1024 /* shared buffers this small are copied instead */
 
-static void write_cb(uv_write_t *req, int status);
+static void write_cb(sk__write_req *req, int status);
 static void batch_hold(sk__wq *q);
 
 /* A batch spans one read callback: every queue written to meanwhile is
@@ -41,7 +42,7 @@ static _Thread_local struct {
   char data[SK__READ_BUF];
 } gather;
 
-void sk__wq_init(sk__wq *q, uv_stream_t *stream, size_t cap) {
+void sk__wq_init(sk__wq *q, sk__stream *stream, size_t cap) {
   memset(q, 0, sizeof(*q));
   q->stream = stream;
   q->cap = cap;
@@ -86,7 +87,8 @@ static void start_write(sk__wq *q) {
     return;
   }
   q->req->data = q;
-  err = uv_write(q->req, q->stream, iov, n, write_cb);
+  q->req->cb = write_cb;
+  err = sk__stream_write(q->stream, q->req, iov, n);
   if (err) {
     if (q->on_error != NULL)
       q->on_error(q, err);
@@ -119,7 +121,7 @@ static void notify_lower(sk__wq *q) {
     q->on_empty(q);
 }
 
-static void write_cb(uv_write_t *req, int status) {
+static void write_cb(sk__write_req *req, int status) {
   sk__wq *q = req->data;
 
   q->in_flight = false;
@@ -144,9 +146,7 @@ static int try_direct(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
 
   if (q->head != NULL || q->corked)
     return 0;
-  r = uv_try_write(q->stream, bufs, n);
-  if (r == UV_EAGAIN || r == UV_ENOSYS)
-    return 0;
+  r = sk__stream_try_write(q->stream, bufs, n);
   return r;
 }
 
@@ -292,8 +292,8 @@ static int try_flush(sk__wq *q) {
 
   if (gather.owner == q) {
     iov[0] = uv_buf_init(gather.data, (unsigned)gather.len);
-    r = q->head == NULL ? uv_try_write(q->stream, iov, 1) : 0;
-    if (r < 0 && r != UV_EAGAIN && r != UV_ENOSYS)
+    r = q->head == NULL ? sk__stream_try_write(q->stream, iov, 1) : 0;
+    if (r < 0)
       return r;
     if (r > 0) {
       q->queued -= (size_t)r;
@@ -307,9 +307,7 @@ static int try_flush(sk__wq *q) {
     return 0;
   for (sk__chunk *c = q->head; c != NULL && n < WQ_IOV; c = c->next)
     iov[n++] = uv_buf_init(c->buf->data + c->off, (unsigned)c->len);
-  r = uv_try_write(q->stream, iov, n);
-  if (r == UV_EAGAIN || r == UV_ENOSYS)
-    return 0;
+  r = sk__stream_try_write(q->stream, iov, n);
   if (r < 0)
     return r;
   for (size_t left = (size_t)r; left > 0;) {
@@ -388,7 +386,7 @@ void sk__batch_end(void) {
     sk__wq *q = batch.dirty;
     batch.dirty = q->batch_next;
     q->batch_next = NULL;
-    if (uv_is_closing((uv_handle_t *)q->stream)) {
+    if (q->dead) {
       q->corked = false; /* its close callback clears it */
       if (gather.owner == q) {
         gather.owner = NULL;
@@ -401,6 +399,7 @@ void sk__batch_end(void) {
 }
 
 void sk__wq_clear(sk__wq *q) {
+  q->dead = true;
   if (gather.owner == q) {
     gather.owner = NULL;
     gather.len = 0;

@@ -119,7 +119,8 @@ static int parse_hostport(sk_addr *a, const char *s, const char **why) {
     for (word = 0; isalpha((unsigned char)s[word]); word++)
       scheme = scheme || !isxdigit((unsigned char)s[word]);
     if (scheme && s[word] == ':')
-      return bad(why, "unknown scheme (tcp://, udp://, unix:)");
+      return bad(why,
+                 "unknown scheme (tcp://, tls://, udp://, unix:, tls+unix:)");
     return bad(why, "an IPv6 address goes in brackets: [::1]:PORT");
   }
   err = set_host(a, s, (size_t)(colon - s), why);
@@ -167,8 +168,23 @@ static int parse(sk_addr *out, const char *text, const char **why) {
     out->transport = SK_UDP;
     return parse_hostport(out, text + 6, why);
   }
+  if (strncmp(text, "tls://", 6) == 0) {
+    out->transport = SK_TCP;
+    out->tls = 1;
+    return parse_hostport(out, text + 6, why);
+  }
+  if (strncmp(text, "tls+unix:", 9) == 0) {
+    out->transport = SK_UNIX;
+    out->tls = 1;
+    text += strncmp(text + 9, "//", 2) == 0 ? 11 : 9;
+    return parse_unix(out, text, why);
+  }
+  if (strncmp(text, "tls+udp://", 10) == 0 || strncmp(text, "dtls://", 7) == 0)
+    return bad(why, "TLS needs a stream: there is no TLS over UDP "
+                    "(use tls://HOST:PORT or tls+unix:PATH)");
   if (strstr(text, "://") != NULL)
-    return bad(why, "unknown scheme (tcp://, udp://, unix:)");
+    return bad(why,
+               "unknown scheme (tcp://, tls://, udp://, unix:, tls+unix:)");
   out->transport = SK_TCP;
   return parse_hostport(out, text, why);
 }
@@ -187,12 +203,14 @@ const char *sk_addr_problem(const char *text) {
 }
 
 int sk_addr_format(const sk_addr *a, char *buf, size_t size) {
-  const char *scheme = a->transport == SK_UDP ? "udp" : "tcp";
+  const char *scheme = a->transport == SK_UDP ? "udp" : a->tls ? "tls" : "tcp";
 
   if (a->transport == SK_UNIX) {
     /* "unix:" before a path that starts with "//" would read back as the
      * unix:// form, two slashes shorter: that path takes the long form. */
-    const char *prefix = strncmp(a->path, "//", 2) == 0 ? "unix://" : "unix:";
+    bool slashes = strncmp(a->path, "//", 2) == 0;
+    const char *prefix = a->tls ? (slashes ? "tls+unix://" : "tls+unix:")
+                                : (slashes ? "unix://" : "unix:");
     return snprintf(buf, size, "%s%s", prefix, a->path);
   }
   if (strchr(a->host, ':') != NULL)

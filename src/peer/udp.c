@@ -13,11 +13,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A UDP peer: a remote address on a shared socket (a server's), or a
+ * client's own connected socket.  No stream, no write queue, no decoder:
+ * a datagram is a message. */
+typedef struct udp_peer {
+  sk_peer base;
+  uv_udp_t *udp;          /* the socket */
+  struct udp_peer *hnext; /* server: next in the hash bucket / reap list */
+  size_t queued;          /* client: bytes in uv_udp_send requests */
+  uv_timer_t *open_timer; /* client: on_open from the loop, not inside */
+  struct sockaddr_storage addr; /* server: the remote address */
+} udp_peer;
+
+/* A UDP server's senders: a hash table by address, and the list of
+ * closed peers waiting for on_close (handed over from an idle callback,
+ * never inside the caller's own callback). */
+struct sk__udp_table {
+  udp_peer **buckets;
+  unsigned nbuckets;
+  udp_peer *reap;
+  uv_idle_t reaper;
+  size_t queued;   /* bytes in uv_udp_send requests */
+  unsigned paused; /* peers paused; no receiving while > 0 */
+};
+
 typedef struct udp_send {
   uv_udp_send_t req;
   size_t *queued; /* the socket's count of bytes waiting */
   sk_buf *buf;
 } udp_send;
+
+static udp_peer *udp_of(sk_peer *p) {
+  return (udp_peer *)p;
+}
 
 /* -------------------------------------------------------------- sending */
 
@@ -31,17 +59,18 @@ static void send_cb(uv_udp_send_t *req, int status) {
 }
 
 static size_t *queued_of(sk_peer *p) {
-  return p->server != NULL ? &p->server->udp_queued : &p->udp_queued;
+  return p->server != NULL ? &p->server->udp->queued : &udp_of(p)->queued;
 }
 
-int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
-                      sk_buf *shared) {
+static int udp_send_bufs(sk_peer *p, const uv_buf_t *bufs, unsigned n,
+                         sk_buf *shared) {
+  udp_peer *up = udp_of(p);
   const struct sockaddr *to =
-      p->server != NULL ? (const struct sockaddr *)p->udp_addr : NULL;
+      p->server != NULL ? (const struct sockaddr *)&up->addr : NULL;
   size_t *queued = queued_of(p), total = 0;
   udp_send *u;
   uv_buf_t one;
-  int r = uv_udp_try_send(p->udp, bufs, n, to);
+  int r = uv_udp_try_send(up->udp, bufs, n, to);
 
   if (r >= 0)
     return 0;
@@ -67,7 +96,7 @@ int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
   }
   u->queued = queued;
   one = uv_buf_init(u->buf->data, (unsigned)u->buf->len);
-  r = uv_udp_send(&u->req, p->udp, &one, 1, to, send_cb);
+  r = uv_udp_send(&u->req, up->udp, &one, 1, to, send_cb);
   if (r) {
     sk_buf_unref(u->buf);
     free(u);
@@ -79,14 +108,10 @@ int sk__udp_peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
 
 /* ------------------------------------------------------------ receiving */
 
-/* One datagram to the handler.  Line framing drops one final "\n" or
- * "\r\n"; a datagram over max_frame ends that peer. */
+/* One datagram to the handler, as the codec reads a datagram (line
+ * framing drops one final line end); one over max_frame ends that peer. */
 static void deliver(sk_peer *p, const char *data, size_t len) {
-  if (p->framing.mode == SK_FRAME_LINE && len > 0 && data[len - 1] == '\n') {
-    len--;
-    if (len > 0 && data[len - 1] == '\r')
-      len--;
-  }
+  len = sk__frame_datagram(&p->framing, data, len);
   if (len > p->framing.max_frame) {
     sk__log(SK_LOG_WARN, "dropping %s: datagram too large (over %zu bytes)",
             p->name, p->framing.max_frame);
@@ -135,19 +160,19 @@ static bool sa_equal(const struct sockaddr *a, const struct sockaddr *b) {
   return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
 }
 
-static sk_peer **bucket(sk_server *s, const struct sockaddr *sa) {
-  return &s->udp_table[sa_hash(sa) & (s->udp_buckets - 1)];
+static udp_peer **bucket(sk_server *s, const struct sockaddr *sa) {
+  return &s->udp->buckets[sa_hash(sa) & (s->udp->nbuckets - 1)];
 }
 
-static sk_peer *lookup(sk_server *s, const struct sockaddr *sa) {
-  for (sk_peer *p = *bucket(s, sa); p != NULL; p = p->hnext)
-    if (sa_equal((struct sockaddr *)p->udp_addr, sa))
+static udp_peer *lookup(sk_server *s, const struct sockaddr *sa) {
+  for (udp_peer *p = *bucket(s, sa); p != NULL; p = p->hnext)
+    if (sa_equal((struct sockaddr *)&p->addr, sa))
       return p;
   return NULL;
 }
 
-static void unhash(sk_server *s, sk_peer *p) {
-  sk_peer **pp = bucket(s, (struct sockaddr *)p->udp_addr);
+static void unhash(sk_server *s, udp_peer *p) {
+  udp_peer **pp = bucket(s, (struct sockaddr *)&p->addr);
 
   while (*pp != p)
     pp = &(*pp)->hnext;
@@ -155,40 +180,43 @@ static void unhash(sk_server *s, sk_peer *p) {
   p->hnext = NULL;
 }
 
+static const sk__peer_ops udp_ops;
+
 static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
-  sk_peer *p, **b;
+  udp_peer *up, **b;
+  sk_peer *p;
 
   if (s->nactive >= s->opts.max_conns) {
-    sk_peer *old = s->first;
-    while (old != NULL && old->closing)
-      old = old->next;
+    sk_peer *old = sk__server_oldest(s);
+    while (old != NULL && old->state == SK__PEER_CLOSING)
+      old = old->link.next != &s->peers
+                ? sk__list_entry(old->link.next, sk_peer, link)
+                : NULL;
     if (old == NULL)
       return NULL;
     sk_peer_close(old, SK_EIDLE);
   }
-  p = calloc(1, sizeof(*p) + sizeof(*p->udp_addr)); /* address after */
-  if (p == NULL)
+  up = calloc(1, sizeof(*up));
+  if (up == NULL)
     return NULL;
-  p->kind = SK__PEER_UDP;
-  p->transport = SK_UDP;
-  p->handler = s->handler;
-  p->ctx = s->ctx;
-  p->framing = s->opts.framing;
-  p->max_queue = s->opts.max_queue;
-  p->udp = &s->h.udp;
-  p->udp_addr = (struct sockaddr_storage *)(p + 1);
-  memcpy(p->udp_addr, sa, sa_len(sa));
+  p = &up->base;
+  sk__peer_init(p, &udp_ops, SK_UDP, &s->opts.framing, s->opts.max_queue,
+                s->handler, s->ctx);
+  up->udp = &s->h.udp;
+  memcpy(&up->addr, sa, sa_len(sa));
   sk_sockaddr_format(sa, p->name, sizeof(p->name));
   sk__server_link(s, p);
   b = bucket(s, sa);
-  p->hnext = *b;
-  *b = p;
+  up->hnext = *b;
+  *b = up;
   s->nactive++;
+  p->counted = true;
+  p->state = SK__PEER_OPEN;
   p->opened = true;
   sk__log(SK_LOG_INFO, "datagrams from %s", p->name);
   if (p->handler->on_open != NULL)
     p->handler->on_open(p, p->ctx);
-  if (s->opts.idle_timeout_ms > 0 && s->first == p)
+  if (s->opts.idle_timeout_ms > 0 && sk__server_oldest(s) == p)
     sk__server_arm_idle(s);
   return p;
 }
@@ -198,6 +226,7 @@ static void server_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   sk_server *s = h->data;
   char name[64];
   sk_peer *p;
+  udp_peer *up;
 
   if (nread < 0) {
     sk__log(SK_LOG_WARN, "udp receive: %s", sk_strerror((int)nread));
@@ -206,10 +235,9 @@ static void server_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     sk__log(SK_LOG_WARN, "dropping a datagram from %s: larger than %d bytes",
             name, SK__READ_BUF);
   } else if (addr != NULL && !s->stopping) {
-    p = lookup(s, addr);
-    if (p == NULL)
-      p = peer_new(s, addr);
-    if (p != NULL && !p->closing) {
+    up = lookup(s, addr);
+    p = up != NULL ? &up->base : peer_new(s, addr);
+    if (p != NULL && p->state != SK__PEER_CLOSING) {
       sk__server_touch(p);
       deliver(p, buf->base, (size_t)nread);
     }
@@ -224,19 +252,22 @@ static void server_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
                         const struct sockaddr *addr, unsigned flags);
 
-void sk__udp_pause(sk_peer *p, bool paused) {
+/* Pausing a UDP peer stops reading the socket it shares until no peer of
+ * that socket is paused: the kernel then drops what does not fit, as UDP
+ * may. */
+static void udp_pause(sk_peer *p, bool paused) {
   sk_server *s = p->server;
 
   if (s == NULL) {
     if (paused)
-      uv_udp_recv_stop(p->udp);
+      uv_udp_recv_stop(udp_of(p)->udp);
     else
-      uv_udp_recv_start(p->udp, sk__read_alloc, client_recv);
+      uv_udp_recv_start(udp_of(p)->udp, sk__read_alloc, client_recv);
     return;
   }
-  if (paused && s->udp_paused++ == 0)
+  if (paused && s->udp->paused++ == 0)
     uv_udp_recv_stop(&s->h.udp);
-  else if (!paused && --s->udp_paused == 0 && !s->stopping)
+  else if (!paused && --s->udp->paused == 0 && !s->stopping)
     uv_udp_recv_start(&s->h.udp, sk__read_alloc, server_recv);
 }
 
@@ -246,57 +277,82 @@ static void reap_cb(uv_idle_t *idle) {
   sk_server *s = idle->data;
 
   uv_idle_stop(idle);
-  while (s->udp_reap != NULL) {
-    sk_peer *p = s->udp_reap;
-    s->udp_reap = p->hnext;
-    if (p->handler->on_close != NULL)
-      p->handler->on_close(p, p->close_reason, p->ctx);
+  while (s->udp->reap != NULL) {
+    udp_peer *p = s->udp->reap;
+    s->udp->reap = p->hnext;
     /* s outlives this call: the reaper handle that runs it is open. */
-    sk__server_peer_closed(p);
+    sk__peer_finish(&p->base);
     free(p);
   }
 }
 
 static void client_closed(uv_handle_t *h) {
-  sk_peer *p = h->data;
+  udp_peer *p = h->data;
 
-  if (p->handler->on_close != NULL)
-    p->handler->on_close(p, p->close_reason, p->ctx);
+  sk__peer_finish(&p->base);
   free(p->udp);
   free(p);
 }
 
-void sk__udp_peer_close(sk_peer *p, int reason) {
+static void udp_close(sk_peer *p) {
   sk_server *s = p->server;
+  udp_peer *up = udp_of(p);
+  int reason = p->close_reason;
 
-  if (p->closing)
-    return;
   if (p->user_paused && s != NULL)
-    sk__udp_pause(p, false);
-  p->closing = true;
-  p->close_reason = reason;
+    udp_pause(p, false);
   if (s == NULL) {
-    if (p->connect_timer != NULL) {
-      uv_close((uv_handle_t *)p->connect_timer, sk__free_handle);
-      p->connect_timer = NULL;
+    if (up->open_timer != NULL) {
+      uv_close((uv_handle_t *)up->open_timer, sk__free_handle);
+      up->open_timer = NULL;
     }
-    uv_close((uv_handle_t *)p->udp, client_closed);
+    uv_close((uv_handle_t *)up->udp, client_closed);
     return;
   }
   if (reason == SK_EIDLE)
     sk__log(SK_LOG_INFO, "forgetting %s: idle", p->name);
   else if (reason != 0 && reason != SK_ECLOSED && reason != SK_EFRAMETOOBIG)
     sk__log(SK_LOG_WARN, "dropping %s: %s", p->name, sk_strerror(reason));
-  unhash(s, p);
-  p->hnext = s->udp_reap;
-  s->udp_reap = p;
-  uv_idle_start(&s->udp_reaper, reap_cb);
+  unhash(s, up);
+  up->hnext = s->udp->reap;
+  s->udp->reap = up;
+  uv_idle_start(&s->udp->reaper, reap_cb);
 }
+
+static void udp_end(sk_peer *p) {
+  sk_peer_close(p, 0); /* a datagram peer has nothing to flush */
+}
+
+static size_t udp_queued(const sk_peer *p) {
+  (void)p;
+  return 0; /* datagrams are sent at once or dropped */
+}
+
+static const sk__peer_ops udp_ops = {
+    .send = udp_send_bufs,
+    .queued = udp_queued,
+    .pause = udp_pause,
+    .end = udp_end,
+    .close = udp_close,
+    .sendfile = NULL,
+    .describe = NULL,
+};
 
 /* The reaper closes with the last peer (server.c), not here: peers that
  * close during the stop still need it. */
 void sk__udp_server_close(sk_server *s) {
   uv_close(&s->h.handle, sk__server_handle_closed);
+}
+
+void sk__udp_server_close_reaper(sk_server *s) {
+  uv_close((uv_handle_t *)&s->udp->reaper, sk__server_handle_closed);
+}
+
+void sk__udp_server_free(sk_server *s) {
+  if (s->udp != NULL)
+    free(s->udp->buckets);
+  free(s->udp);
+  s->udp = NULL;
 }
 
 /* -------------------------------------------------------------- servers */
@@ -305,11 +361,14 @@ int sk__udp_server_start(sk_server *s, const struct sockaddr *sa) {
   struct sockaddr_storage ss;
   int len = sizeof(ss), err;
 
-  s->udp_buckets = 64;
-  while (s->udp_buckets < s->opts.max_conns * 2 && s->udp_buckets < 65536)
-    s->udp_buckets *= 2;
-  s->udp_table = calloc(s->udp_buckets, sizeof(*s->udp_table));
-  if (s->udp_table == NULL)
+  s->udp = calloc(1, sizeof(*s->udp));
+  if (s->udp == NULL)
+    return UV_ENOMEM;
+  s->udp->nbuckets = 64;
+  while (s->udp->nbuckets < s->opts.max_conns * 2 && s->udp->nbuckets < 65536)
+    s->udp->nbuckets *= 2;
+  s->udp->buckets = calloc(s->udp->nbuckets, sizeof(*s->udp->buckets));
+  if (s->udp->buckets == NULL)
     return UV_ENOMEM;
   err = uv_udp_init(s->loop, &s->h.udp);
   if (err)
@@ -323,8 +382,8 @@ int sk__udp_server_start(sk_server *s, const struct sockaddr *sa) {
   if (err)
     return err;
   sk__addr_set_bound(&s->addr, (struct sockaddr *)&ss);
-  uv_idle_init(s->loop, &s->udp_reaper);
-  s->udp_reaper.data = s;
+  uv_idle_init(s->loop, &s->udp->reaper);
+  s->udp->reaper.data = s;
   s->handles_open++;
   return 0;
 }
@@ -340,16 +399,18 @@ static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   else if (addr != NULL && (flags & UV_UDP_PARTIAL))
     sk__log(SK_LOG_WARN, "dropping a datagram from %s: larger than %d bytes",
             p->name, SK__READ_BUF);
-  else if (addr != NULL && !p->closing)
+  else if (addr != NULL && p->state != SK__PEER_CLOSING)
     deliver(p, buf->base, (size_t)nread);
   sk__read_release(buf);
 }
 
 static void client_open(uv_timer_t *t) {
-  sk_peer *p = t->data;
+  udp_peer *up = t->data;
+  sk_peer *p = &up->base;
 
   uv_close((uv_handle_t *)t, sk__free_handle);
-  p->connect_timer = NULL;
+  up->open_timer = NULL;
+  p->state = SK__PEER_OPEN;
   p->opened = true;
   if (p->handler->on_open != NULL)
     p->handler->on_open(p, p->ctx);
@@ -360,36 +421,34 @@ static const sk_handler no_handler;
 int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
                    const sk_client_opts *opts, const sk_handler *h, void *ctx,
                    sk_peer **out) {
-  sk_peer *p = calloc(1, sizeof(*p));
+  udp_peer *up;
+  sk_peer *p;
   int err;
 
-  if (opts->framing.mode == SK_FRAME_LEN) {
-    free(p);
+  if (opts->framing.mode == SK_FRAME_LEN)
     return SK_EBADUDP;
-  }
-  if (p == NULL || (p->udp = malloc(sizeof(*p->udp))) == NULL ||
-      (p->connect_timer = malloc(sizeof(*p->connect_timer))) == NULL) {
-    if (p != NULL)
-      free(p->udp);
-    free(p);
+  up = calloc(1, sizeof(*up));
+  if (up == NULL || (up->udp = malloc(sizeof(*up->udp))) == NULL ||
+      (up->open_timer = malloc(sizeof(*up->open_timer))) == NULL) {
+    if (up != NULL)
+      free(up->udp);
+    free(up);
     return UV_ENOMEM;
   }
-  p->kind = SK__PEER_UDP;
-  p->transport = SK_UDP;
-  p->handler = h;
-  p->ctx = ctx;
-  p->framing = opts->framing;
-  p->max_queue = opts->max_queue;
+  p = &up->base;
+  sk__peer_init(p, &udp_ops, SK_UDP, &opts->framing, opts->max_queue, h, ctx);
   sk_sockaddr_format(sa, p->name, sizeof(p->name));
-  uv_udp_init(loop, p->udp);
-  p->udp->data = p;
-  uv_timer_init(loop, p->connect_timer);
-  p->connect_timer->data = p;
-  err = uv_udp_connect(p->udp, sa);
+  uv_udp_init(loop, up->udp);
+  up->udp->data = p;
+  /* on_open comes from the loop, as a stream client's does, never from
+   * inside sk_client_connect. */
+  uv_timer_init(loop, up->open_timer);
+  up->open_timer->data = up;
+  err = uv_udp_connect(up->udp, sa);
   if (err == 0)
-    err = uv_udp_recv_start(p->udp, sk__read_alloc, client_recv);
+    err = uv_udp_recv_start(up->udp, sk__read_alloc, client_recv);
   if (err == 0)
-    err = uv_timer_start(p->connect_timer, client_open, 0, 0);
+    err = uv_timer_start(up->open_timer, client_open, 0, 0);
   if (err) {
     p->handler = &no_handler; /* an error return calls no callback */
     sk_peer_close(p, err);

@@ -17,21 +17,22 @@ sk_buf *sk__buf_new(size_t cap) {
 
 sk_buf *sk_buf_frame(const sk_framing *f, const void *msg, size_t len) {
   char hdr[SK_FRAME_HEADER_MAX];
-  size_t tlen;
-  const char *trailer = sk_frame_trailer(f, &tlen);
-  int hlen = sk_frame_header(f, len, hdr);
+  uv_buf_t bufs[3];
+  int n = sk__frame_bufs(f, msg, len, hdr, bufs);
+  size_t total = 0;
   sk_buf *b;
 
-  if (hlen < 0)
+  if (n < 0)
     return NULL;
-  b = sk__buf_new((size_t)hlen + len + tlen);
+  for (int i = 0; i < n; i++)
+    total += bufs[i].len;
+  b = sk__buf_new(total);
   if (b == NULL)
     return NULL;
-  memcpy(b->data, hdr, (size_t)hlen);
-  if (len > 0)
-    memcpy(b->data + hlen, msg, len);
-  memcpy(b->data + hlen + len, trailer, tlen);
-  b->len = (size_t)hlen + len + tlen;
+  for (int i = 0; i < n; i++) {
+    memcpy(b->data + b->len, bufs[i].base, bufs[i].len);
+    b->len += bufs[i].len;
+  }
   return b;
 }
 

@@ -1,0 +1,236 @@
+/* sendfile.c -- sk_peer_sendfile: a file (or pipe) to a stream peer.
+ *
+ * Two ways, chosen by the stream:
+ * - zero-copy, when the stream offers its socket (plain TCP or Unix):
+ *   sendfile(2) in the thread pool, on a duplicate of the socket so that
+ *   a close on the loop's side cannot hand its number to another file.
+ *   The thread waits for room with poll(2) and checks `cancel` between
+ *   waits.  The write queue stays empty meanwhile: the file is its only
+ *   writer.
+ * - through the stream, when it has no socket to give (TLS): the file is
+ *   read on the thread pool (uv_fs_read) into a buffer and queued like any
+ *   message; the next read waits until the queue is below half its cap,
+ *   so memory stays bounded by max_queue.
+ * Either way it starts only once what was queued before has gone out.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SENDFILE_CHUNK (4 << 20)
+#define READ_CHUNK (256 * 1024)
+
+struct sk__sendfile {
+  sk__conn *conn; /* NULL once the conn closed */
+  int fd;
+  int64_t offset; /* -1: the descriptor's own position */
+  uint64_t left;
+  uint64_t sent;
+  sk_sendfile_cb cb;
+  void *arg;
+  bool started;
+  bool busy; /* a thread-pool request is in flight */
+  /* zero-copy */
+  uv_work_t work;
+  int sock;
+  atomic_int cancel;
+  int err;
+  /* through the stream */
+  uv_fs_t fs;
+  char *buf;
+};
+
+static void finish(sk__sendfile *j, int status) {
+  sk__conn *c = j->conn;
+
+  if (j->sock > 0)
+    close(j->sock);
+  free(j->buf);
+  if (c != NULL) {
+    c->job = NULL;
+    if (j->cb != NULL)
+      j->cb(&c->base, status, j->sent, j->arg);
+    if (c->closed) {
+      sk__conn_maybe_free(c);
+    } else if (c->base.state == SK__PEER_ENDING && c->wq.queued == 0) {
+      c->base.state = SK__PEER_OPEN; /* sk_peer_end was waiting for us */
+      sk_peer_end(&c->base);
+    }
+  }
+  free(j);
+}
+
+/* ------------------------------------------------------------ zero-copy */
+
+static void send_work(uv_work_t *req) {
+  sk__sendfile *j = SK__CONTAINER_OF(req, sk__sendfile, work);
+  off_t off = (off_t)j->offset;
+
+  while (!atomic_load(&j->cancel) && j->left > 0) {
+    size_t want = j->left < SENDFILE_CHUNK ? (size_t)j->left : SENDFILE_CHUNK;
+    ssize_t n = sendfile(j->sock, j->fd, j->offset >= 0 ? &off : NULL, want);
+    if (n > 0) {
+      j->sent += (uint64_t)n;
+      j->left -= (uint64_t)n;
+      continue;
+    }
+    if (n == 0)
+      return; /* the end of the file */
+    if (errno == EAGAIN) {
+      struct pollfd pfd = {.fd = j->sock, .events = POLLOUT};
+      poll(&pfd, 1, 100);
+    } else if (errno != EINTR) {
+      j->err = -errno;
+      return;
+    }
+  }
+}
+
+static void send_done(uv_work_t *req, int status) {
+  sk__sendfile *j = SK__CONTAINER_OF(req, sk__sendfile, work);
+
+  j->busy = false;
+  if (j->conn == NULL || atomic_load(&j->cancel)) {
+    finish(j, UV_EPIPE);
+    return;
+  }
+  finish(j, status < 0 ? status : j->err);
+}
+
+/* ---------------------------------------------------- through the stream */
+
+static void read_next(sk__sendfile *j);
+
+static void read_cb(uv_fs_t *req) {
+  sk__sendfile *j = req->data;
+  sk__conn *c = j->conn;
+  ssize_t n = req->result;
+  uv_buf_t b;
+  int err;
+
+  uv_fs_req_cleanup(req);
+  j->busy = false;
+  if (c == NULL) {
+    finish(j, UV_EPIPE);
+    return;
+  }
+  if (n <= 0) {
+    finish(j, (int)n);
+    return;
+  }
+  if (j->offset >= 0)
+    j->offset += n;
+  j->left -= (uint64_t)n;
+  j->sent += (uint64_t)n;
+  b = uv_buf_init(j->buf, (unsigned)n);
+  err = sk__wq_write(&c->wq, &b, 1);
+  if (err) {
+    finish(j, err);
+    sk_peer_close(&c->base, err);
+    return;
+  }
+  read_next(j);
+}
+
+/* Reads the next piece once the queue has room for it. */
+static void read_next(sk__sendfile *j) {
+  sk__conn *c = j->conn;
+  size_t want = j->left < READ_CHUNK ? (size_t)j->left : READ_CHUNK;
+  uv_buf_t b;
+  int err;
+
+  if (j->busy)
+    return;
+  if (j->left == 0) {
+    finish(j, 0);
+    return;
+  }
+  if (c->wq.queued > c->base.max_queue / 2)
+    return; /* sk__sendfile_queue_empty or the drain resumes it */
+  b = uv_buf_init(j->buf, (unsigned)want);
+  j->fs.data = j;
+  err = uv_fs_read(c->stream->loop, &j->fs, j->fd, &b, 1, j->offset, read_cb);
+  if (err) {
+    finish(j, err);
+    return;
+  }
+  j->busy = true;
+}
+
+/* ------------------------------------------------------------- control */
+
+static void start(sk__sendfile *j) {
+  sk__conn *c = j->conn;
+  int fd = sk__conn_fileno(c);
+
+  j->started = true;
+  if (fd >= 0) {
+    j->sock = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (j->sock >= 0 &&
+        uv_queue_work(c->stream->loop, &j->work, send_work, send_done) == 0) {
+      j->busy = true;
+      return;
+    }
+    if (j->sock >= 0)
+      close(j->sock);
+    j->sock = -1;
+  }
+  j->buf = malloc(READ_CHUNK);
+  if (j->buf == NULL) {
+    finish(j, UV_ENOMEM);
+    return;
+  }
+  read_next(j);
+}
+
+void sk__sendfile_queue_empty(sk__conn *c) {
+  sk__sendfile *j = c->job;
+
+  if (!j->started)
+    start(j);
+  else if (j->buf != NULL)
+    read_next(j);
+}
+
+void sk__sendfile_cancel(sk__conn *c) {
+  sk__sendfile *j = c->job;
+
+  atomic_store(&j->cancel, 1);
+  if (j->sock >= 0)
+    shutdown(j->sock, SHUT_RDWR); /* wakes a thread blocked on it */
+  if (j->busy) {
+    /* The conn waits for the request (its memory is freed by finish). */
+    return;
+  }
+  finish(j, UV_EPIPE);
+}
+
+int sk__conn_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,
+                      sk_sendfile_cb cb, void *arg) {
+  sk__conn *c = sk__conn_of(p);
+  sk__sendfile *j;
+
+  if (c->job != NULL)
+    return UV_EBUSY;
+  j = calloc(1, sizeof(*j));
+  if (j == NULL)
+    return UV_ENOMEM;
+  j->conn = c;
+  j->fd = fd;
+  j->offset = offset;
+  j->left = len;
+  j->cb = cb;
+  j->arg = arg;
+  j->sock = -1;
+  c->job = j;
+  if (c->wq.queued == 0)
+    start(j);
+  return 0;
+}
