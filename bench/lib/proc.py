@@ -13,6 +13,7 @@ import select
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 LIVE = []          # every Popen started here and not yet reaped
@@ -101,8 +102,7 @@ def wait_exit(p, timeout):
                 ready, _, _ = select.select([fd], [], [], left)
                 if ready:
                     t = time.monotonic()
-                    p.wait(timeout=STOP_TIMEOUT)
-                    _reaped(p)
+                    _reap(p)
                     return t
             else:
                 try:
@@ -114,6 +114,19 @@ def wait_exit(p, timeout):
     finally:
         if fd is not None:
             os.close(fd)
+
+
+def _reap(p):
+    """Reaps an exited p with wait4, which also gives the CPU time it used
+    over its whole life: p.cpu_s (user + system seconds)."""
+    try:
+        _, status, ru = os.wait4(p.pid, 0)
+    except ChildProcessError:   # reaped elsewhere: no rusage
+        p.wait(timeout=STOP_TIMEOUT)
+    else:
+        p.returncode = os.waitstatus_to_exitcode(status)
+        p.cpu_s = ru.ru_utime + ru.ru_stime
+    _reaped(p)
 
 
 def stop(p, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
@@ -239,3 +252,59 @@ def cpu_seconds(pid):
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def cpu_sum(pids):
+    """cpu_seconds summed over pids, or None when one of them is gone."""
+    total = 0.0
+    for pid in pids:
+        c = cpu_seconds(pid)
+        if c is None:
+            return None
+        total += c
+    return total
+
+
+class CpuTrace:
+    """The CPU time that some live processes (a server, its relays) use,
+    read from /proc/PID/stat (utime + stime of all threads, in clock ticks
+    of 10 ms) every interval seconds by a thread of its own, so that the
+    caller may block on a client meanwhile.
+
+    utilisation(t_from, t_to) then gives the CPU seconds per second over
+    a window chosen afterwards, inside the client's measured window, where
+    the load is steady: the server's CPU per unit of work is that divided
+    by the client's measured rate.  Some clients (sockperf, iperf3) measure
+    only the last seconds before they exit, which only hindsight knows."""
+
+    def __init__(self, pids, interval=0.05):
+        self.pids, self.interval = list(pids), interval
+        self.samples = []
+        self.t0 = time.monotonic()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            c = cpu_sum(self.pids)
+            if c is None:
+                return   # a process is gone: the samples so far stand
+            self.samples.append((time.monotonic(), c))
+            if self._stop.wait(self.interval):
+                return
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self
+
+    def utilisation(self, t_from, t_to):
+        """CPU seconds per wall second between the first sample at or after
+        t_from and the last at or before t_to (time.monotonic() values), or
+        None when those samples span less than half the window."""
+        inside = [s for s in self.samples if t_from <= s[0] <= t_to]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < (t_to - t_from) / 2:
+            return None
+        (ta, ca), (tb, cb) = inside[0], inside[-1]
+        return (cb - ca) / (tb - ta)

@@ -1,12 +1,26 @@
-"""The six scenarios: what each contender runs and how its figure is read.
+"""The scenarios: what each contender runs and how its figure is read.
 
-A scenario is a list of Case objects.  suite.py runs every case of a
-scenario once per repetition, reversing the order on every other repetition
-so that machine noise falls on all contenders alike, and keeps the median.
+A scenario is a list of Case objects in the order they run.  suite.py runs
+the list once per repetition, reversed on every other repetition, and keeps
+every run.  The order is chosen so that each sockit case sits right next to
+every peer the summary compares it with: a pair's two runs then come one
+after the other, which one goes first alternates, and a noisy neighbour
+slows both alike.  A case that has more peers than two neighbours appears
+twice in the list (it then runs twice per repetition; its median is over
+all those runs).  report.py checks that every pair with a target is
+adjacent (report.check_pairs).
 
 A case's run(cfg) returns a dict of figures or raises proc.BenchError.
 Servers are started on a free loopback port, awaited through /proc/net
 (never by connecting), and stopped in a finally block.
+
+Beside each throughput the cases record the server's CPU time per unit of
+work (proc.CpuTrace, or wait4's rusage for a receiver that exits): a
+neighbour that takes the CPU away slows a run down, but barely changes how
+much CPU each request costs.  Keys: cpu_us (server CPU µs per request,
+reply, round trip or connection), cpu_s_gib (CPU seconds per GiB
+received; client_cpu_s_gib for the sending side), cpu_s_m (CPU seconds
+per million chat deliveries).
 """
 
 import contextlib
@@ -25,6 +39,7 @@ import proc
 from proc import BenchError
 
 MIB = 1 << 20
+GIB = 1 << 30
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -47,9 +62,10 @@ class Case:
 
     def unavailable(self, cfg):
         for prog in self.needs:
-            if prog == "sockit-bench":
-                if not cfg.bench_ok:
-                    return "sockit bench unavailable (%s)" % cfg.bench_why
+            if prog in cfg.features:
+                ok, why = cfg.features[prog]
+                if not ok:
+                    return why
             elif shutil.which(prog) is None:
                 return "peer unavailable (%s not installed)" % prog
         return None
@@ -69,14 +85,15 @@ def _tail(path, n=400):
 
 @contextlib.contextmanager
 def server(cfg, name, argv, port, udp=False, nofile=None, stop_sig=signal.SIGTERM,
-           may_exit=False):
+           may_exit=False, client_side=False):
     """Runs a server for the duration of a with block.  Its stderr goes to
     a log file whose end is quoted if the server dies (or, with may_exit,
-    exits with a status other than 0)."""
+    exits with a status other than 0).  client_side: it runs on the
+    clients' CPU (a client-side relay such as stunnel's)."""
     log = os.path.join(cfg.tmpdir, "%s-%d.log" % (name, port))
     with open(log, "wb") as errf:
         p = proc.spawn(argv, stdout=subprocess.DEVNULL, stderr=errf, nofile=nofile,
-                       cpus=cfg.server_cpus)
+                       cpus=cfg.client_cpus if client_side else cfg.server_cpus)
     try:
         try:
             proc.wait_listening(port, p, udp=udp)
@@ -100,17 +117,45 @@ def sockit_server(cfg, service, port, framing=None, udp=False, extra=(), nofile=
     return server(cfg, "sockit-" + service, argv, port, udp=udp, nofile=nofile)
 
 
+def _margin(secs):
+    return min(0.25, secs / 8)
+
+
+def bench_window(cfg, t_start):
+    """Inside the window `sockit bench` measures when started at t_start:
+    it starts measuring at its first 100 ms tick after --warmup and stops
+    at the first tick after --duration.  A margin is left at each end."""
+    m = _margin(cfg.duration)
+    return t_start + cfg.warmup + m, t_start + cfg.warmup + cfg.duration - m
+
+
+def tail_window(secs, t_exit):
+    """Inside the last secs seconds before t_exit: sockperf and iperf3
+    measure their -t seconds after a start-up of their own (sockperf's
+    takes some 2 s) and exit right after."""
+    m = _margin(secs)
+    return t_exit - secs + m, t_exit - m
+
+
 def sockit_bench(cfg, addr, mode="echo", conns=50, pipeline=1, size=64,
-                 framing="line", payload=None):
-    """Runs `sockit bench --json` and returns its JSON object."""
-    argv = cfg.bench_cmd + ["--json", "-q", "--mode", mode, "-c", str(conns),
-                            "-p", str(pipeline), "-s", str(size), "-f", framing,
-                            "-d", "%g" % cfg.duration, "--warmup", "%g" % cfg.warmup]
+                 framing="line", payload=None, cpu_pids=(), extra=()):
+    """Runs `sockit bench --json` and returns its JSON object.  With
+    cpu_pids, obj["_util"] is those processes' CPU utilisation over the
+    measured window (None when it could not be read)."""
+    argv = cfg.bench_cmd + ["--json", "-q", "--mode", mode, "-c", str(conns)]
+    if mode != "connect":
+        argv += ["-p", str(pipeline), "-s", str(size), "-f", framing]
+    argv += ["-d", "%g" % cfg.duration, "--warmup", "%g" % cfg.warmup] + list(extra)
     if payload is not None:
         argv += ["--payload", payload]
     argv.append(addr)
-    rc, out, err, _ = proc.run(argv, timeout=cfg.duration + cfg.warmup + 60,
-                               cpus=cfg.client_cpus)
+    trace = proc.CpuTrace(cpu_pids) if cpu_pids else None
+    try:
+        t_start = time.monotonic()
+        rc, out, err, _ = proc.run(argv, timeout=cfg.duration + cfg.warmup + 60,
+                                   cpus=cfg.client_cpus)
+    finally:
+        util = trace.stop().utilisation(*bench_window(cfg, t_start)) if trace else None
     obj = None
     for line in out.splitlines()[::-1]:
         if line.startswith("{"):
@@ -123,7 +168,16 @@ def sockit_bench(cfg, addr, mode="echo", conns=50, pipeline=1, size=64,
         raise BenchError("sockit bench exited %d without JSON: %s" % (rc, err.strip()[-300:]))
     if rc != 0 and not obj.get("errors"):
         raise BenchError("sockit bench exited %d: %s" % (rc, err.strip()[-300:]))
+    obj["_util"] = util
     return obj
+
+
+def cpu_per(util, rate, scale):
+    """CPU per unit of work from a utilisation and a rate (units/s):
+    scale 1e6 gives µs per unit, GIB-based rates give CPU-s per GiB."""
+    if util is None or not rate:
+        return None
+    return util / rate * scale
 
 
 def _bench_figures(obj):
@@ -135,9 +189,25 @@ def _bench_figures(obj):
             fig[k] = lat[k]
     if obj.get("duration_s"):
         fig["mib_s"] = obj.get("bytes_sent", 0) / obj["duration_s"] / MIB
+    cpu = cpu_per(obj.get("_util"), fig["rps"], 1e6)
+    if cpu is not None:
+        fig["cpu_us"] = cpu
     if fig["errors"]:
         fig["note"] = "%d errors" % fig["errors"]
     return fig
+
+
+def _sampled_run(cfg, argv, pids, timeout, secs):
+    """proc.run for a peer's own client that measures the last secs
+    seconds of its run, with the servers' (pids) CPU utilisation over
+    them as a fifth value."""
+    trace = proc.CpuTrace(pids)
+    try:
+        res = proc.run(argv, timeout=timeout, cpus=cfg.client_cpus)
+        t_exit = time.monotonic()
+    finally:
+        trace.stop()
+    return res + (trace.utilisation(*tail_window(secs, t_exit)),)
 
 
 # ------------------------------------------------------- 1. echo
@@ -149,23 +219,36 @@ def _redis_server(cfg, port):
     return server(cfg, "redis-server", argv, port)
 
 
+def _floor_server(cfg, port):
+    return server(cfg, "floor-echo", [cfg.floor_cmd, str(port)], port)
+
+
+def sockit_echo(cfg, p, framing="line"):
+    port = proc.free_port()
+    with sockit_server(cfg, "echo", port, framing=framing) as srv:
+        return _bench_figures(sockit_bench(cfg, "127.0.0.1:%d" % port, conns=50,
+                                           pipeline=p, size=64, framing=framing,
+                                           cpu_pids=[srv.pid]))
+
+
 def echo_cases(cfg):
-    cases = []
+    by_p = {}
     for p in (1, 16):
         group = "pipeline %d" % p
 
-        def sockit_echo(cfg, p=p, framing="line"):
-            port = proc.free_port()
-            with sockit_server(cfg, "echo", port, framing=framing):
-                return _bench_figures(sockit_bench(cfg, "127.0.0.1:%d" % port, conns=50,
-                                                   pipeline=p, size=64, framing=framing))
-
         def redis_sockit(cfg, p=p):
             port = proc.free_port()
-            with _redis_server(cfg, port):
+            with _redis_server(cfg, port) as srv:
                 return _bench_figures(sockit_bench(cfg, "127.0.0.1:%d" % port, conns=50,
                                                    pipeline=p, framing="line",
-                                                   payload="PING"))
+                                                   payload="PING", cpu_pids=[srv.pid]))
+
+        def floor(cfg, p=p):
+            port = proc.free_port()
+            with _floor_server(cfg, port) as srv:
+                return _bench_figures(sockit_bench(cfg, "127.0.0.1:%d" % port, conns=50,
+                                                   pipeline=p, size=64, framing="line",
+                                                   cpu_pids=[srv.pid]))
 
         def redis_bench(cfg, p=p):
             port = proc.free_port()
@@ -174,11 +257,15 @@ def echo_cases(cfg):
             # It runs PING_INLINE, then PING_MBULK, n requests each.
             guess = cfg.calibration.get(("redis-benchmark", p), 60000 * (8 if p > 1 else 1))
             n = max(10000, int(guess * cfg.duration))
-            with _redis_server(cfg, port):
+            with _redis_server(cfg, port) as srv:
+                # Its server's CPU is taken over the whole run (both tests,
+                # 2n requests): there is no steady window to pick.
+                cpu0 = proc.cpu_seconds(srv.pid)
                 rc, out, err, _ = proc.run(
                     ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", "ping",
                      "-c", "50", "-P", str(p), "-n", str(n), "--csv"],
                     timeout=10 * (cfg.duration + cfg.warmup) + 60, cpus=cfg.client_cpus)
+                cpu1 = proc.cpu_seconds(srv.pid)
             rows = {}
             for line in out.splitlines():
                 f = [x.strip('"') for x in line.split(",")]
@@ -192,20 +279,32 @@ def echo_cases(cfg):
                    "requests": n}
             if "PING_MBULK" in rows:
                 fig["rps_mbulk"] = float(rows["PING_MBULK"][1])
+            if cpu0 is not None and cpu1 is not None:
+                fig["cpu_us"] = (cpu1 - cpu0) / (n * (2 if "PING_MBULK" in rows else 1)) * 1e6
             return fig
 
-        cases += [
-            Case("echo.p%d.sockit-line" % p, group, "sockit echo, line framing",
-                 sockit_echo, ["sockit-bench"]),
-            Case("echo.p%d.sockit-len" % p, group, "sockit echo, len framing",
-                 lambda cfg, p=p: sockit_echo(cfg, p, "len"), ["sockit-bench"]),
-            Case("echo.p%d.redis" % p, group, "redis-server (sockit bench --payload PING)",
-                 redis_sockit, ["sockit-bench", "redis-server"]),
-            Case("echo.p%d.redis-benchmark" % p, group,
-                 "redis-server (redis-benchmark -t ping, PING_INLINE)",
-                 redis_bench, ["redis-server", "redis-benchmark"]),
-        ]
-    return cases
+        by_p[p] = {
+            "line": Case("echo.p%d.sockit-line" % p, group, "sockit echo, line framing",
+                         lambda cfg, p=p: sockit_echo(cfg, p), ["sockit-bench"]),
+            "len": Case("echo.p%d.sockit-len" % p, group, "sockit echo, len framing",
+                        lambda cfg, p=p: sockit_echo(cfg, p, "len"), ["sockit-bench"]),
+            "redis": Case("echo.p%d.redis" % p, group,
+                          "redis-server (sockit bench --payload PING)",
+                          redis_sockit, ["sockit-bench", "redis-server"]),
+            "redis-benchmark": Case("echo.p%d.redis-benchmark" % p, group,
+                                    "redis-server (redis-benchmark -t ping, PING_INLINE)",
+                                    redis_bench, ["redis-server", "redis-benchmark"]),
+        }
+        if p == 1:
+            by_p[p]["floor"] = Case("echo.p1.floor", group,
+                                    "floor: epoll, one read + one write per request "
+                                    "(bench/floor/floor_echo.c)", floor,
+                                    ["sockit-bench", "floor"])
+    c1, c16 = by_p[1], by_p[16]
+    # Pairs: P1 line with the floor (the target) and with Redis; P16 line
+    # with Redis.  redis-benchmark and len framing are references.
+    return [c1["redis-benchmark"], c1["len"], c1["floor"], c1["line"], c1["redis"],
+            c16["redis"], c16["line"], c16["len"], c16["redis-benchmark"]]
 
 
 # ------------------------------------------------------- 2. bulk
@@ -231,10 +330,17 @@ def bulk_file(cfg):
     return path
 
 
-def _transfer(cfg, name, receiver, sender, port, receiver_exits=True, verify=None):
+def _transfer(cfg, name, receiver, sender, port, receiver_exits=True, verify=None,
+              relays=()):
     """Times one transfer of the bulk file: from the moment the sender is
     started (the receiver already listens) to the receiver's exit, or to the
-    sender's exit when the receiver is a server that keeps running."""
+    sender's exit when the receiver is a server that keeps running.
+
+    relays: (process, "server" or "client") that the caller started and
+    keeps running (stunnel); their CPU over the transfer counts on their
+    side.  The receiver's and sender's CPU is their whole life's (wait4),
+    or, for a receiver that keeps running, what it used from the sender's
+    start to its exit."""
     path = bulk_file(cfg)
     size = os.path.getsize(path)
     limit = size / (20 * MIB) + 30   # slower than 20 MiB/s is a failure
@@ -245,6 +351,8 @@ def _transfer(cfg, name, receiver, sender, port, receiver_exits=True, verify=Non
     s = None
     try:
         proc.wait_listening(port, r)
+        kept = [r] if not receiver_exits else []
+        kept_cpu0 = {p.pid: proc.cpu_seconds(p.pid) for p in kept + [x for x, _ in relays]}
         with open(path, "rb") as fin, open(log_s, "wb") as es:
             t0 = time.monotonic()
             s = proc.spawn(sender, stdin=fin, stderr=es, cpus=cfg.client_cpus)
@@ -261,7 +369,20 @@ def _transfer(cfg, name, receiver, sender, port, receiver_exits=True, verify=Non
         if verify:
             verify(r, log_r, size)
         secs = t_end - t0
-        return {"mib_s": size / secs / MIB, "seconds": secs}
+        fig = {"mib_s": size / secs / MIB, "seconds": secs}
+        cpu = {"server": getattr(r, "cpu_s", None) if receiver_exits else 0.0,
+               "client": getattr(s, "cpu_s", None)}
+        for p, side in ([] if receiver_exits else [(r, "server")]) + list(relays):
+            c0, c1 = kept_cpu0.get(p.pid), proc.cpu_seconds(p.pid)
+            if cpu[side] is None or c0 is None or c1 is None:
+                cpu[side] = None
+            else:
+                cpu[side] += c1 - c0
+        if cpu["server"] is not None:
+            fig["cpu_s_gib"] = cpu["server"] / (size / GIB)
+        if cpu["client"] is not None:
+            fig["client_cpu_s_gib"] = cpu["client"] / (size / GIB)
+        return fig
     finally:
         if s is not None:
             proc.stop(s)
@@ -282,15 +403,22 @@ def _verify_discard(r, log, size):
     raise BenchError("discard never logged how many bytes it received")
 
 
+def sockit_discard(cfg, tls=False):
+    """sockit connect < file → sockit listen -s discard, over TCP or TLS."""
+    port = proc.free_port()
+    scheme = "tls://" if tls else ""
+    server_tls = ["--cert", cfg.tls_cert, "--key", cfg.tls_key] if tls else []
+    client_tls = ["--insecure"] if tls else []
+    return _transfer(cfg, "sockit-discard" + ("-tls" if tls else ""),
+                     [cfg.sockit, "listen", "-v", "-s", "discard"] + server_tls +
+                     ["%s127.0.0.1:%d" % (scheme, port)],
+                     [cfg.sockit, "connect", "-q"] + client_tls +
+                     ["%s127.0.0.1:%d" % (scheme, port)], port,
+                     receiver_exits=False, verify=_verify_discard)
+
+
 def bulk_cases(cfg):
     g = "file transfer"
-
-    def sockit_discard(cfg):
-        port = proc.free_port()
-        return _transfer(cfg, "sockit-discard",
-                         [cfg.sockit, "listen", "-v", "-s", "discard", "127.0.0.1:%d" % port],
-                         [cfg.sockit, "connect", "-q", "127.0.0.1:%d" % port], port,
-                         receiver_exits=False, verify=_verify_discard)
 
     def sockit_stdio(cfg):
         port = proc.free_port()
@@ -317,54 +445,78 @@ def bulk_cases(cfg):
 
     def iperf3(cfg):
         port = proc.free_port()
+        secs = max(1, round(cfg.duration))
         with server(cfg, "iperf3", ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)],
-                    port, may_exit=True):
-            rc, out, err, _ = proc.run(
-                ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(max(1, round(cfg.duration))),
-                 "-J"], timeout=cfg.duration + 60, cpus=cfg.client_cpus)
+                    port, may_exit=True) as srv:
+            rc, out, err, _, util = _sampled_run(
+                cfg, ["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", str(secs), "-J"],
+                [srv.pid], timeout=cfg.duration + 60, secs=secs)
         try:
             bps = json.loads(out)["end"]["sum_received"]["bits_per_second"]
         except (ValueError, KeyError) as e:
             raise BenchError("iperf3 exited %d, no end.sum_received (%s): %s"
                              % (rc, e, (err or out)[-300:]))
-        return {"mib_s": bps / 8 / MIB}
-
-    def sockit_stream(cfg):
-        port = proc.free_port()
-        with sockit_server(cfg, "discard", port):
-            obj = sockit_bench(cfg, "127.0.0.1:%d" % port, mode="stream", conns=1,
-                               size=128 * 1024, framing="raw")
-        return {"mib_s": obj["bytes_sent"] / obj["duration_s"] / MIB,
-                "errors": obj.get("errors", 0)}
+        fig = {"mib_s": bps / 8 / MIB}
+        cpu = cpu_per(util, bps / 8 / GIB, 1)
+        if cpu is not None:
+            fig["cpu_s_gib"] = cpu
+        return fig
 
     return [
-        Case("bulk.sockit-discard", g, "sockit connect < file → sockit listen -s discard",
-             sockit_discard),
+        Case("bulk.socat", g, "socat -u STDIN TCP: < file → socat -u TCP-LISTEN: STDOUT > /dev/null",
+             socat, ["socat"]),
         Case("bulk.sockit-stdio", g, "sockit connect < file → sockit listen > /dev/null",
              sockit_stdio),
         Case("bulk.nc", g, "nc -N < file → nc -l > /dev/null", nc, ["nc"]),
-        Case("bulk.socat", g, "socat -u STDIN TCP: < file → socat -u TCP-LISTEN: STDOUT > /dev/null",
-             socat, ["socat"]),
-        Case("bulk.ncat", g, "ncat --send-only < file → ncat -l --recv-only > /dev/null",
-             ncat, ["ncat"]),
+        Case("bulk.sockit-discard", g, "sockit connect < file → sockit listen -s discard",
+             sockit_discard),
         Case("bulk.iperf3", "memory to memory", "iperf3 -c (1 stream, -t duration), received",
              iperf3, ["iperf3"]),
         Case("bulk.sockit-stream", "memory to memory",
              "sockit bench --mode stream -c 1 -s 128K → sockit listen -s discard",
              sockit_stream, ["sockit-bench"]),
+        Case("bulk.ncat", g, "ncat --send-only < file → ncat -l --recv-only > /dev/null",
+             ncat, ["ncat"]),
     ]
+
+
+def sockit_stream(cfg):
+    port = proc.free_port()
+    with sockit_server(cfg, "discard", port) as srv:
+        obj = sockit_bench(cfg, "127.0.0.1:%d" % port, mode="stream", conns=1,
+                           size=128 * 1024, framing="raw", cpu_pids=[srv.pid])
+    rate = obj["bytes_sent"] / obj["duration_s"]
+    fig = {"mib_s": rate / MIB, "errors": obj.get("errors", 0)}
+    cpu = cpu_per(obj["_util"], rate / GIB, 1)
+    if cpu is not None:
+        fig["cpu_s_gib"] = cpu
+    return fig
 
 
 # ------------------------------------------------------- 3. latency
 
-def _sockperf(cfg, mode, port, udp, extra=()):
+def _sockperf(cfg, mode, port, udp, extra=(), srv=None):
+    """Runs a sockperf client; returns its output, and the server srv's
+    CPU utilisation over the run's steady part (None without srv)."""
+    secs = max(1, round(cfg.duration))
     argv = ["sockperf", mode, "-i", "127.0.0.1", "-p", str(port), "-m", "64",
-            "-t", str(max(1, round(cfg.duration)))] + (["--tcp"] if not udp else []) + list(extra)
-    rc, out, err, _ = proc.run(argv, timeout=cfg.duration + 60, cpus=cfg.client_cpus)
+            "-t", str(secs)] + (["--tcp"] if not udp else []) + list(extra)
+    if srv is not None:
+        rc, out, err, _, util = _sampled_run(cfg, argv, [srv.pid], cfg.duration + 60, secs)
+    else:
+        (rc, out, err, _), util = proc.run(argv, timeout=cfg.duration + 60,
+                                           cpus=cfg.client_cpus), None
     text = out + err
     if rc != 0:
         raise BenchError("sockperf %s exited %d: %s" % (mode, rc, text[-300:]))
-    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text), util
+
+
+def _with_cpu(fig, util, key="rps"):
+    cpu = cpu_per(util, fig.get(key), 1e6)
+    if cpu is not None:
+        fig["cpu_us"] = cpu
+    return fig
 
 
 def _sockperf_pp(text):
@@ -399,15 +551,16 @@ def latency_cases(cfg):
 
     def sockit_lat(cfg):
         port = proc.free_port()
-        with sockit_server(cfg, "echo", port, framing="line"):
+        with sockit_server(cfg, "echo", port, framing="line") as srv:
             return _bench_figures(sockit_bench(cfg, "127.0.0.1:%d" % port, conns=1,
-                                               pipeline=1, size=64, framing="line"))
+                                               pipeline=1, size=64, framing="line",
+                                               cpu_pids=[srv.pid]))
 
     def sockperf_lat(cfg):
         port = proc.free_port()
-        with _sockperf_server(cfg, port, udp=False):
-            text = _sockperf(cfg, "pp", port, udp=False, extra=["--full-rtt"])
-        return _sockperf_pp(text)
+        with _sockperf_server(cfg, port, udp=False) as srv:
+            text, util = _sockperf(cfg, "pp", port, udp=False, extra=["--full-rtt"], srv=srv)
+        return _with_cpu(_sockperf_pp(text), util)
 
     return [
         Case("lat.sockit", g, "sockit bench -c 1 -p 1 → sockit listen -s echo (line)",
@@ -532,7 +685,10 @@ def _chat_run(cfg, server_argv_fn, name, stalled, stop_sig=signal.SIGTERM):
                                    cpus=cfg.client_cpus)
     if rc != 0:
         raise BenchError("chat client exited %d: %s" % (rc, err.strip()[-400:]))
-    return json.loads(out)
+    fig = json.loads(out)
+    if fig.get("server_cpu") is not None and fig.get("deliveries_s"):
+        fig["cpu_s_m"] = fig["server_cpu"] / fig["deliveries_s"] * 1e6
+    return fig
 
 
 def chat_cases(cfg):
@@ -542,17 +698,19 @@ def chat_cases(cfg):
     def ncat_argv(port):
         return ["ncat", "-l", "--chat", "--max-conns", "1000", "127.0.0.1", str(port)]
 
-    cases = []
+    cases = {}
     for stalled in (False, True):
         g = "one client never reads" if stalled else "every client reads"
         tag = ".stalled" if stalled else ""
-        cases += [
-            Case("chat.sockit" + tag, g, "sockit listen -s chat",
-                 lambda cfg, s=stalled: _chat_run(cfg, sockit_argv, "sockit-chat", s)),
-            Case("chat.ncat" + tag, g, "ncat -l --chat",
-                 lambda cfg, s=stalled: _chat_run(cfg, ncat_argv, "ncat-chat", s), ["ncat"]),
-        ]
-    return cases
+        cases["sockit" + tag] = Case(
+            "chat.sockit" + tag, g, "sockit listen -s chat",
+            lambda cfg, s=stalled: _chat_run(cfg, sockit_argv, "sockit-chat", s))
+        cases["ncat" + tag] = Case(
+            "chat.ncat" + tag, g, "ncat -l --chat",
+            lambda cfg, s=stalled: _chat_run(cfg, ncat_argv, "ncat-chat", s), ["ncat"])
+    # Pairs: sockit with ncat, and sockit with one reader stalled with
+    # sockit without.
+    return [cases["ncat"], cases["sockit"], cases["sockit.stalled"], cases["ncat.stalled"]]
 
 
 # ------------------------------------------------------- 6. UDP
@@ -563,45 +721,161 @@ def udp_cases(cfg):
 
     def sockit_udp(cfg, conns, pipeline):
         port = proc.free_port(socket.SOCK_DGRAM)
-        with sockit_server(cfg, "echo", port, udp=True):
+        with sockit_server(cfg, "echo", port, udp=True) as srv:
             return _bench_figures(sockit_bench(cfg, "udp://127.0.0.1:%d" % port, mode="udp",
                                                conns=conns, pipeline=pipeline, size=64,
-                                               framing="raw"))
+                                               framing="raw", cpu_pids=[srv.pid]))
 
     def sockperf_ul(cfg):
         port = proc.free_port(socket.SOCK_DGRAM)
-        with _sockperf_server(cfg, port, udp=True):
-            text = _sockperf(cfg, "ul", port, udp=True,
-                             extra=["--mps=max", "--reply-every", "1", "--full-rtt"])
-        return _sockperf_pp(text)
+        with _sockperf_server(cfg, port, udp=True) as srv:
+            text, util = _sockperf(cfg, "ul", port, udp=True, srv=srv,
+                                   extra=["--mps=max", "--reply-every", "1", "--full-rtt"])
+        return _with_cpu(_sockperf_pp(text), util)
 
     def sockperf_pp(cfg):
         port = proc.free_port(socket.SOCK_DGRAM)
-        with _sockperf_server(cfg, port, udp=True):
-            text = _sockperf(cfg, "pp", port, udp=True, extra=["--full-rtt"])
-        return _sockperf_pp(text)
+        with _sockperf_server(cfg, port, udp=True) as srv:
+            text, util = _sockperf(cfg, "pp", port, udp=True, extra=["--full-rtt"], srv=srv)
+        return _with_cpu(_sockperf_pp(text), util)
 
     def sockperf_tp(cfg):
         port = proc.free_port(socket.SOCK_DGRAM)
-        with _sockperf_server(cfg, port, udp=True):
-            text = _sockperf(cfg, "tp", port, udp=True)
+        with _sockperf_server(cfg, port, udp=True) as srv:
+            text, util = _sockperf(cfg, "tp", port, udp=True, srv=srv)
         m = re.search(r"Message Rate is ([\d.]+)", text)
         if not m:
             raise BenchError("cannot read sockperf tp's output: %s" % text[-300:])
-        return {"rps": float(m.group(1))}
+        return _with_cpu({"rps": float(m.group(1))}, util)
 
     return [
+        Case("udp.sockperf-tp", g1, "sockperf tp --udp → sockperf sr (one way, no replies)",
+             sockperf_tp, ["sockperf"]),
         Case("udp.sockit", g1, "sockit bench --mode udp -c 8 -p 16 → sockit listen -s echo udp://",
              lambda cfg: sockit_udp(cfg, 8, 16), ["sockit-bench"]),
         Case("udp.sockperf-ul", g1, "sockperf ul --udp --mps=max --reply-every 1 → sockperf sr",
              sockperf_ul, ["sockperf"]),
-        Case("udp.sockperf-tp", g1, "sockperf tp --udp → sockperf sr (one way, no replies)",
-             sockperf_tp, ["sockperf"]),
         Case("udp.pp.sockit", g2, "sockit bench --mode udp -c 1 -p 1",
              lambda cfg: sockit_udp(cfg, 1, 1), ["sockit-bench"]),
         Case("udp.pp.sockperf", g2, "sockperf pp --udp --full-rtt → sockperf sr",
              sockperf_pp, ["sockperf"]),
     ]
+
+
+# ------------------------------------------------------- 7. TLS
+
+def _stunnel(cfg, name, port, connect, client):
+    """An stunnel relay from 127.0.0.1:port to 127.0.0.1:connect: a TLS
+    server around a plain one (client False), or a TLS client in front of
+    a plain one (client True, on the clients' CPU)."""
+    conf = os.path.join(cfg.tmpdir, "%s-%d.conf" % (name, port))
+    lines = ["foreground = yes", "pid =", "debug = warning", "[relay]",
+             "accept = 127.0.0.1:%d" % port, "connect = 127.0.0.1:%d" % connect]
+    lines += ["client = yes"] if client else ["cert = " + cfg.tls_cert, "key = " + cfg.tls_key]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return server(cfg, name, [shutil.which("stunnel4") or "stunnel", conf], port,
+                  client_side=client)
+
+
+def tls_cases(cfg):
+    g1 = "bulk: %d MiB file from tmpfs" % (cfg.bulk_size >> 20)
+    g2 = "echo, 64-byte messages, 50 connections, pipeline 1"
+    g3 = "new connections, 50 in flight, each closed once open"
+
+    def stunnel(cfg):
+        recv, srv_port, cli_port = proc.free_port(), proc.free_port(), proc.free_port()
+        with _stunnel(cfg, "stunnel-server", srv_port, recv, client=False) as ss, \
+                _stunnel(cfg, "stunnel-client", cli_port, srv_port, client=True) as sc:
+            return _transfer(cfg, "stunnel", ["nc", "-l", "127.0.0.1", str(recv)],
+                             ["nc", "-N", "127.0.0.1", str(cli_port)], recv,
+                             relays=[(ss, "server"), (sc, "client")])
+
+    def socat(cfg):
+        port = proc.free_port()
+        return _transfer(cfg, "socat-tls",
+                         ["socat", "-u", "OPENSSL-LISTEN:%d,bind=127.0.0.1,reuseaddr,cert=%s,"
+                          "key=%s,verify=0" % (port, cfg.tls_cert, cfg.tls_key), "STDOUT"],
+                         ["socat", "-u", "STDIN", "OPENSSL:127.0.0.1:%d,verify=0" % port], port)
+
+    def ncat(cfg):
+        port = proc.free_port()
+        return _transfer(cfg, "ncat-tls",
+                         ["ncat", "-l", "--ssl", "--ssl-cert", cfg.tls_cert, "--ssl-key",
+                          cfg.tls_key, "--recv-only", "127.0.0.1", str(port)],
+                         ["ncat", "--ssl", "--send-only", "127.0.0.1", str(port)], port)
+
+    def echo_tls(cfg):
+        port = proc.free_port()
+        argv = [cfg.sockit, "listen", "-q", "-s", "echo", "-f", "line", "--cert", cfg.tls_cert,
+                "--key", cfg.tls_key, "tls://127.0.0.1:%d" % port]
+        with server(cfg, "sockit-echo-tls", argv, port) as srv:
+            return _bench_figures(sockit_bench(cfg, "tls://127.0.0.1:%d" % port, conns=50,
+                                               pipeline=1, size=64, framing="line",
+                                               cpu_pids=[srv.pid], extra=["--insecure"]))
+
+    def connects(cfg, srv_argv, addr, name, extra=()):
+        port = proc.free_port()
+        with server(cfg, name, srv_argv(port), port) as srv:
+            obj = sockit_bench(cfg, addr % port, mode="connect", conns=50,
+                               cpu_pids=[srv.pid], extra=extra)
+        fig = _bench_figures(obj)
+        fig.pop("mib_s", None)
+        return fig
+
+    def sockit_argv(tls):
+        return lambda port: [cfg.sockit, "listen", "-q", "-s", "discard"] + (
+            ["--cert", cfg.tls_cert, "--key", cfg.tls_key, "tls://127.0.0.1:%d" % port]
+            if tls else ["127.0.0.1:%d" % port])
+
+    def s_server_argv(port):
+        # -www: answers an HTTP GET, and never reads stdin (whose end
+        # would stop s_server).  Serves one connection at a time.
+        return ["openssl", "s_server", "-quiet", "-www", "-accept", "127.0.0.1:%d" % port,
+                "-cert", cfg.tls_cert, "-key", cfg.tls_key]
+
+    tls_bulk = Case("tls.bulk.sockit", g1,
+                    "sockit connect --insecure tls:// < file → sockit listen -s discard tls://",
+                    lambda cfg: sockit_discard(cfg, tls=True), ["sockit-tls"])
+    cases = {
+        "plain": Case("tls.bulk.sockit-plain", g1,
+                      "sockit connect < file → sockit listen -s discard (plain TCP)",
+                      sockit_discard, ["sockit-tls"]),
+        "stunnel": Case("tls.bulk.stunnel", g1,
+                        "nc -N < file → stunnel client → stunnel server → nc -l > /dev/null",
+                        stunnel, ["sockit-tls", "stunnel4", "nc"]),
+        "socat": Case("tls.bulk.socat", g1,
+                      "socat -u STDIN OPENSSL: < file → socat -u OPENSSL-LISTEN: STDOUT",
+                      socat, ["sockit-tls", "socat"]),
+        "ncat": Case("tls.bulk.ncat", g1,
+                     "ncat --ssl --send-only < file → ncat -l --ssl --recv-only",
+                     ncat, ["sockit-tls", "ncat"]),
+        "echo-plain": Case("tls.echo.sockit-plain", g2,
+                           "sockit bench → sockit listen -s echo (plain TCP)",
+                           lambda cfg: sockit_echo(cfg, 1), ["sockit-bench-tls"]),
+        "echo-tls": Case("tls.echo.sockit", g2,
+                         "sockit bench --insecure tls:// → sockit listen -s echo tls://",
+                         echo_tls, ["sockit-bench-tls"]),
+        "hs-sockit": Case("tls.connect.sockit", g3,
+                          "sockit bench --mode connect --insecure tls:// → sockit listen tls://",
+                          lambda cfg: connects(cfg, sockit_argv(True), "tls://127.0.0.1:%d",
+                                               "sockit-discard-tls", ["--insecure"]),
+                          ["sockit-bench-tls", "sockit-bench-connect"]),
+        "hs-s_server": Case("tls.connect.s_server", g3,
+                            "sockit bench --mode connect --insecure tls:// → openssl s_server",
+                            lambda cfg: connects(cfg, s_server_argv, "tls://127.0.0.1:%d",
+                                                 "s_server", ["--insecure"]),
+                            ["sockit-bench-tls", "sockit-bench-connect", "openssl"]),
+        "tcp-sockit": Case("tls.connect.sockit-plain", g3,
+                           "sockit bench --mode connect → sockit listen (plain TCP)",
+                           lambda cfg: connects(cfg, sockit_argv(False), "127.0.0.1:%d",
+                                                "sockit-discard"), ["sockit-bench-connect"]),
+    }
+    # sockit over TLS has four peers in bulk: it runs twice per repetition
+    # so that each peer has a sockit run next to it.
+    return [cases["socat"], tls_bulk, cases["plain"], cases["stunnel"], tls_bulk, cases["ncat"],
+            cases["echo-plain"], cases["echo-tls"],
+            cases["hs-s_server"], cases["hs-sockit"], cases["tcp-sockit"]]
 
 
 SCENARIOS = [
@@ -611,4 +885,5 @@ SCENARIOS = [
     ("conns", "4. Concurrent idle connections", conns_cases),
     ("chat", "5. Chat fan-out", chat_cases),
     ("udp", "6. UDP echo", udp_cases),
+    ("tls", "7. TLS", tls_cases),
 ]

@@ -2,9 +2,11 @@
 installs the peers first; `bench/run --help` lists the options.
 
 Each scenario's cases run once per repetition, in reverse order on every
-other repetition, and each figure is the median over the repetitions.
-Results go to OUT/latest.md, OUT/latest.json and OUT/ratios.png, and the
-summary table is printed at the end.
+other repetition; each figure in the tables is the median over the
+repetitions, and each ratio in the summary the median of the ratios of
+pairs of runs made one after the other (see scenarios.py).  Results go to
+bench/results/NAME.md, NAME.json and NAME.png (NAME: --out, default
+latest), and the summary table is printed at the end.
 """
 
 import argparse
@@ -81,8 +83,9 @@ def parse_args(argv):
                     help="comma-separated scenarios to run, from: " + ", ".join(names))
     ap.add_argument("--sockit", default=os.path.join(ROOT, "build", "sockit"),
                     help="the sockit binary (default build/sockit)")
-    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"),
-                    help="where latest.md, latest.json and ratios.png go (default bench/results)")
+    ap.add_argument("--out", default="latest", metavar="NAME",
+                    help="write bench/results/NAME.md, NAME.json and NAME.png (default "
+                         "latest); a NAME with a / is a path without the extension")
     ap.add_argument("--no-pin", action="store_true",
                     help="let the scheduler place servers and clients (default: servers on "
                          "one CPU, clients on another)")
@@ -102,6 +105,10 @@ def parse_args(argv):
     for s in a.only:
         if s not in names:
             ap.error("--only: unknown scenario '%s' (%s)" % (s, ", ".join(names)))
+    if not re.fullmatch(r"[\w.-]+", os.path.basename(a.out)):
+        ap.error("--out: '%s' is not a file name (letters, digits, . _ -)" % a.out)
+    if "/" not in a.out:
+        a.out = os.path.join(ROOT, "bench", "results", a.out)
     return a
 
 
@@ -129,6 +136,21 @@ class Config:
         self.bulk_path = None
         self.calibration = {}
         self.bench_ok, self.bench_why = self._probe_bench()
+        self.floor_cmd, floor_why = self._build("floor_echo", os.path.join(
+            ROOT, "bench", "floor", "floor_echo.c"))
+        self.tls_cert, self.tls_key, tls_why = self._make_cert()
+        # What Case.needs may name besides programs: (available, why not).
+        self.features = {
+            "sockit-bench": (self.bench_ok, "sockit bench unavailable (%s)" % self.bench_why),
+            "floor": (self.floor_cmd is not None, "floor server not built: %s" % floor_why),
+        }
+        self.features["sockit-tls"] = self._probe_tls(tls_why)
+        self.features["sockit-bench-tls"] = self._probe_bench_option(
+            ["--insecure"], "unknown option", "sockit bench has no TLS options",
+            self.features["sockit-tls"])
+        self.features["sockit-bench-connect"] = self._probe_bench_option(
+            ["--mode", "connect"], "unknown mode", "sockit bench has no --mode connect",
+            (True, ""))
         # Where a server and its client run changes a round trip from ~15 us
         # (same CPU: a direct hand-off) to ~60 us (two CPUs: a cross-CPU
         # wake-up), and the scheduler picks either at random.  Pinning makes
@@ -139,25 +161,89 @@ class Config:
         else:
             self.server_cpus, self.client_cpus = {cpus[0]}, {cpus[1]}
 
+    def _build(self, name, source):
+        """Builds a one-file C helper with cc -O2 into the scratch
+        directory: (path, "") or (None, why not)."""
+        exe = os.path.join(self.tmpdir, name)
+        try:
+            r = subprocess.run(["cc", "-O2", "-o", exe, source],
+                               capture_output=True, text=True, timeout=120)
+            if r.returncode == 0:
+                return exe, ""
+            why = r.stderr.strip()[-200:]
+        except (OSError, subprocess.TimeoutExpired) as e:
+            why = str(e)
+        log("cannot build %s: %s" % (os.path.relpath(source, ROOT), why))
+        return None, why
+
     def _chat_client(self, which):
         """The chat load client's argv: the C one, built now, or the
         Python one when asked for or when cc fails."""
         py = [sys.executable, os.path.join(scenarios.HERE, "chatload.py")]
         if which == "python":
             return py, "Python client (--chat-client python)"
-        exe = os.path.join(self.tmpdir, "chatload")
-        try:
-            r = subprocess.run(["cc", "-O2", "-o", exe,
-                                os.path.join(scenarios.HERE, "chatload.c")],
-                               capture_output=True, text=True, timeout=120)
-            if r.returncode == 0:
-                return [exe], "C client (bench/lib/chatload.c)"
-            why = r.stderr.strip()[-200:]
-        except (OSError, subprocess.TimeoutExpired) as e:
-            why = str(e)
-        log("cannot build bench/lib/chatload.c (%s): the chat scenario uses the "
-            "Python client" % why)
+        exe, _ = self._build("chatload", os.path.join(scenarios.HERE, "chatload.c"))
+        if exe:
+            return [exe], "C client (bench/lib/chatload.c)"
+        log("the chat scenario uses the Python client")
         return py, "Python client (cc failed)"
+
+    def _make_cert(self):
+        """One self-signed ECDSA P-256 certificate for every TLS server of
+        the suite, sockit's and the peers' alike: (cert, key, "") or
+        (None, None, why not)."""
+        cert = os.path.join(self.tmpdir, "cert.pem")
+        key = os.path.join(self.tmpdir, "key.pem")
+        try:
+            rc, out, err, _ = proc.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                 "-days", "2", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"], timeout=30)
+        except (BenchError, OSError) as e:
+            return None, None, "openssl req: %s" % e
+        if rc != 0:
+            return None, None, "openssl req exited %d: %s" % (rc, err.strip()[-200:])
+        return cert, key, ""
+
+    def _probe_tls(self, cert_why):
+        """Whether `sockit listen` serves tls:// with --cert and --key: it
+        either listens (then it is stopped) or exits."""
+        if self.tls_cert is None:
+            return False, "no certificate for the TLS servers (%s)" % cert_why
+        port = proc.free_port()
+        try:
+            p = proc.spawn([self.sockit, "listen", "-q", "-s", "discard", "--cert",
+                            self.tls_cert, "--key", self.tls_key, "tls://127.0.0.1:%d" % port],
+                           stderr=subprocess.PIPE)
+        except OSError as e:
+            return False, "sockit listen: %s" % e
+        try:
+            proc.wait_listening(port, p, timeout=5)
+            return True, ""
+        except BenchError:
+            err = p.stderr.read().decode(errors="replace").strip() if p.poll() is not None else ""
+            return False, "this sockit has no TLS (%s)" % (
+                err.splitlines()[0] if err else "it does not listen on tls://")
+        finally:
+            proc.stop(p)
+            p.stderr.close()
+
+    def _probe_bench_option(self, args, marker, why, needed):
+        """Whether `sockit bench` takes args: port 0 makes a usage error
+        come after the options are read, so only an option it does not
+        know names the marker."""
+        if not needed[0]:
+            return needed
+        if not self.bench_ok:
+            return False, "sockit bench unavailable (%s)" % self.bench_why
+        try:
+            rc, out, err, _ = proc.run(self.bench_cmd + args + ["127.0.0.1:0"], timeout=10)
+        except (BenchError, OSError) as e:
+            return False, "%s (%s)" % (why, e)
+        if marker in err:
+            return False, "%s (%s)" % (why, err.strip().splitlines()[0])
+        return True, ""
 
     def _probe_bench(self):
         try:
@@ -175,19 +261,26 @@ def log(msg):
 
 
 def run_scenario(cfg, key, title, cases):
-    """Runs every case cfg.runs times (order reversed on odd repetitions)
-    and returns {case id: {"label", "group", "runs": [...], "unavailable"}}."""
-    res = {c.id: {"label": c.label, "group": c.group, "runs": [], "errors": [],
-                  "unavailable": c.unavailable(cfg)} for c in cases}
+    """Runs the cases (a case may appear twice) cfg.runs times, the order
+    reversed on odd repetitions, and returns {case id: {"label", "group",
+    "runs": [...], "unavailable"}}.  Each run's figures carry _rep and
+    _slot (the repetition, and the case's place in the list) so that the
+    summary can pair runs that ran one after the other."""
+    res = {}
+    for c in cases:
+        res.setdefault(c.id, {"label": c.label, "group": c.group, "runs": [], "errors": [],
+                              "unavailable": c.unavailable(cfg)})
+    slots = list(enumerate(cases))
     for rep in range(cfg.runs):
-        order = cases if rep % 2 == 0 else cases[::-1]
-        for c in order:
+        order = slots if rep % 2 == 0 else slots[::-1]
+        for slot, c in order:
             r = res[c.id]
             if r["unavailable"] or (c.once and rep > 0):
                 continue
             t0 = time.monotonic()
             try:
                 fig = c.run(cfg)
+                fig["_rep"], fig["_slot"] = rep, slot
                 r["runs"].append(fig)
                 log("%s run %d/%d  %-40s %s (%.1f s)" % (key, rep + 1, cfg.runs, c.id,
                                                          report.brief(fig), time.monotonic() - t0))
@@ -198,9 +291,11 @@ def run_scenario(cfg, key, title, cases):
                 r["errors"].append("harness error: %r" % e)
                 log("%s run %d/%d  %-40s HARNESS ERROR\n%s" % (key, rep + 1, cfg.runs, c.id,
                                                              traceback.format_exc()))
+    said = set()
     for r in res.values():
         r["median"] = median_of(r["runs"])
-        if r["unavailable"]:
+        if r["unavailable"] and r["unavailable"] not in said:
+            said.add(r["unavailable"])
             log("%s: %s" % (title, r["unavailable"]))
     return res
 
@@ -215,6 +310,8 @@ def median_of(runs):
     for r in runs:
         keys += [k for k in r if k not in keys]
     for k in keys:
+        if k.startswith("_"):
+            continue   # bookkeeping: _rep, _slot
         vals = [r[k] for r in runs if isinstance(r.get(k), (int, float)) and r.get(k) is not None]
         if vals:
             out[k] = statistics.median(vals)
@@ -264,11 +361,15 @@ def versions(cfg):
                        ("ncat", ["ncat", "--version"]),
                        ("sockperf", ["sockperf", "--version"])):
         v[name] = first_line(argv)
-    try:
-        m = re.search(r"socat version \S+", proc.run(["socat", "-V"], timeout=10)[1])
-        v["socat"] = m.group(0) if m else "?"
-    except (BenchError, OSError):
-        v["socat"] = "not installed"
+    v["openssl"] = first_line(["openssl", "version"])
+    for name, argv, pattern in (("socat", ["socat", "-V"], r"socat version \S+"),
+                                ("stunnel4", ["stunnel4", "-version"], r"stunnel \S+")):
+        try:
+            rc, out, err, _ = proc.run(argv, timeout=10)
+            m = re.search(pattern, out + err)
+            v[name] = m.group(0) if m else "?"
+        except (BenchError, OSError):
+            v[name] = "not installed"
     v["nc"] = "netcat-openbsd " + first_line(
         ["dpkg-query", "-W", "-f", "${Version}", "netcat-openbsd"])
     return v
@@ -282,6 +383,7 @@ def main(argv):
     tmpdir = tempfile.mkdtemp(prefix="sockit-bench-")
     cfg = Config(a, tmpdir)
     progs = versions(cfg)   # now: the copy of sockit goes with tmpdir
+    report.check_pairs({key: make(cfg) for key, _, make in scenarios.SCENARIOS})
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -294,8 +396,9 @@ def main(argv):
         "%d connections, %d chat clients; scenarios: %s"
         % (cfg.runs, cfg.duration, cfg.warmup, cfg.bulk_size >> 20, cfg.conns,
            cfg.chat_clients, ", ".join(cfg.only)))
-    if not cfg.bench_ok:
-        log("sockit bench is not available (%s): its cases are skipped" % cfg.bench_why)
+    for name, (ok, why) in cfg.features.items():
+        if not ok:
+            log("%s: %s; the cases that need it are skipped" % (name, why))
     results = {}
     t_start = time.monotonic()
     status = 0
@@ -305,8 +408,9 @@ def main(argv):
                 continue
             log("== %s" % title)
             t0 = time.monotonic()
-            results[key] = {"title": title, "cases": run_scenario(cfg, key, title, make(cfg)),
-                            "seconds": time.monotonic() - t0}
+            cases = make(cfg)
+            results[key] = {"title": title, "cases": run_scenario(cfg, key, title, cases),
+                            "order": [c.id for c in cases], "seconds": time.monotonic() - t0}
             if key == "bulk" and cfg.bulk_path:
                 os.unlink(cfg.bulk_path)
                 cfg.bulk_path = None
@@ -328,24 +432,24 @@ def main(argv):
                                                      "chat_why")},
             "wall_s": time.monotonic() - t_start, "interrupted": status != 0}
     if not results:
-        log("no scenario finished: %s left as it was" % a.out)
+        log("no scenario finished: %s.md left as it was" % a.out)
         return status or 1
-    os.makedirs(a.out, exist_ok=True)
+    os.makedirs(os.path.dirname(a.out), exist_ok=True)
     summary = report.summary_rows(results)
-    with open(os.path.join(a.out, "latest.json"), "w") as f:
+    with open(a.out + ".json", "w") as f:
         json.dump({"info": info, "results": results, "summary": summary}, f, indent=1,
                   default=str)
-    md = report.markdown(info, results, summary)
-    with open(os.path.join(a.out, "latest.md"), "w") as f:
-        f.write(md)
-    png = os.path.join(a.out, "ratios.png")
+    png = a.out + ".png"
     err = report.chart(summary, png, info)
     if err:
         log("no chart: %s" % err)
         if os.path.exists(png):
-            os.unlink(png)   # an old chart would not match latest.md
+            os.unlink(png)   # an old chart would not match the summary
+    md = report.markdown(info, results, summary, os.path.basename(png) if not err else None)
+    with open(a.out + ".md", "w") as f:
+        f.write(md)
     print(report.summary_text(summary))
-    log("wrote %s (%.0f s in all)" % (os.path.join(a.out, "latest.md"), info["wall_s"]))
+    log("wrote %s.md (%.0f s in all)" % (a.out, info["wall_s"]))
     return status
 
 
