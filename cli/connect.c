@@ -13,8 +13,9 @@
 static const char help[] =
     "usage: sockit connect [OPTIONS] ADDRESS\n"
     "\n"
-    "Connect to ADDRESS (tcp://HOST:PORT, udp://HOST:PORT, unix:PATH,\n"
-    "HOST:PORT, :PORT or PORT).  Without --send, stdin goes to the socket\n"
+    "Connect to ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT,\n"
+    "unix:PATH, tls+unix:PATH, HOST:PORT, :PORT or PORT).  Without --send, "
+    "stdin goes to the socket\n"
     "and the socket to stdout; at the end of stdin a TCP or Unix client\n"
     "half-closes and prints replies until the server closes.  With line\n"
     "or len framing each stdin line is one message and each message\n"
@@ -32,7 +33,17 @@ static const char help[] =
     "                         (default 10; 0: no bound)\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
     "      --max-queue BYTES  write queue cap (default 1M)\n"
-    "  -v, --verbose          say when connected\n"
+    "TLS (tls:// addresses; the server's certificate is verified by default):\n"
+    "      --ca FILE          trust the CAs in FILE (PEM) instead of the\n"
+    "                         system's\n"
+    "      --pin sha256:HEX   accept exactly the certificate with this\n"
+    "                         fingerprint (a self-signed server's)\n"
+    "      --insecure         verify nothing (says so on stderr)\n"
+    "      --cert FILE        client certificate (PEM), with --key FILE\n"
+    "      --key FILE\n"
+    "      --alpn LIST        offer these ALPN protocols (comma-separated)\n"
+    "  -v, --verbose          say when connected (TLS: the session and\n"
+    "                         the server's certificate)\n"
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
 
@@ -42,6 +53,9 @@ typedef struct connect_job {
   uv_timer_t timer, teardown;
   cli_common c;
   char where[SK_ADDR_STRLEN];
+  char why[512]; /* why the peer closed, when more than its code says */
+  cli_tls tls;
+  sk_tls *tls_ctx;
   sk_transport transport;
   /* stdio mode */
   const sk_service *svc;
@@ -83,10 +97,11 @@ static void end_run(connect_job *j, int status, int err) {
   j->status = status;
   uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
+    const char *why = j->why[0] != '\0' ? j->why : sk_strerror(err);
     if (!j->opened)
-      cli_error("connect %s: %s", j->where, sk_strerror(err));
+      cli_error("connect %s: %s", j->where, why);
     else
-      cli_error("%s: %s", j->where, sk_strerror(err));
+      cli_error("%s: %s", j->where, why);
   }
   uv_timer_start(&j->teardown, teardown_cb, 0, 0);
 }
@@ -129,10 +144,17 @@ static void st_drain(sk_peer *p, void *ctx) {
   j->svc->handler->on_drain(p, j->state);
 }
 
+/* Keeps the words of why p closed: they are gone after on_close. */
+static void keep_why(connect_job *j, sk_peer *p, int reason) {
+  if (reason != 0)
+    snprintf(j->why, sizeof(j->why), "%s", sk_peer_error(p));
+}
+
 static void st_close(sk_peer *p, int reason, void *ctx) {
   connect_job *j = ctx;
 
   j->closed = true;
+  keep_why(j, p, reason);
   j->svc->handler->on_close(p, reason, j->state);
 }
 
@@ -207,8 +229,8 @@ static void send_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
 static void send_close(sk_peer *p, int reason, void *ctx) {
   connect_job *j = ctx;
 
-  (void)p;
   j->closed = true;
+  keep_why(j, p, reason);
   if (j->interrupted) {
     end_run(j, 0, 0);
   } else if (!j->opened) {
@@ -260,6 +282,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"send", required_argument, NULL, OPT_SEND},
       {"expect", required_argument, NULL, OPT_EXPECT},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      CLI_TLS_CLIENT_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -268,13 +291,15 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   int opt, r;
 
   cli_common_init(&j->c, "connect");
+  cli_tls_init(&j->tls);
   j->timeout_ms = 10000;
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
   opterr = 0;
   while ((opt = cli_getopt(argc, argv, ":f:vqh", longs)) != -1) {
-    if ((r = cli_common_option(&j->c, opt, optarg)) != 0) {
+    if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
+        (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -334,6 +359,7 @@ static int start(connect_job *j, const sk_addr *addr) {
   co.framing = j->c.framing;
   co.max_queue = j->c.max_queue;
   co.connect_timeout_ms = j->timeout_ms;
+  co.tls = j->tls_ctx;
   if (j->nsend == 0) {
     memset(&svo, 0, sizeof(svo));
     svo.framing = j->c.framing;
@@ -370,6 +396,12 @@ int cli_connect(int argc, char **argv) {
     free(j);
     return err < 0 ? 0 : err;
   }
+  err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
+  if (err) {
+    free(j->sends);
+    free(j);
+    return err;
+  }
   cli_setup_process();
   sk_addr_format(&addr, j->where, sizeof(j->where));
   j->transport = addr.transport;
@@ -389,6 +421,8 @@ int cli_connect(int argc, char **argv) {
   }
   uv_run(&j->loop, UV_RUN_DEFAULT);
   uv_loop_close(&j->loop);
+  if (j->tls_ctx != NULL)
+    sk_tls_unref(j->tls_ctx);
   status = j->status;
   free(j->sends);
   free(j);

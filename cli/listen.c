@@ -9,12 +9,15 @@
 #define STOP_FLUSH_MS 2000 /* how long a stopping server may flush */
 
 static const char help[] =
-    "usage: sockit listen [OPTIONS] ADDRESS\n"
+    "usage: sockit listen [OPTIONS] ADDRESS [ADDRESS...]\n"
     "\n"
-    "Serve on ADDRESS (tcp://HOST:PORT, udp://HOST:PORT, unix:PATH, "
-    "HOST:PORT,\n"
-    ":PORT or PORT; a missing host means 127.0.0.1, port 0 picks one).\n"
-    "When ready, prints 'listening on ADDRESS' to stderr.\n"
+    "Serve on each ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, "
+    "udp://HOST:PORT,\n"
+    "unix:PATH, tls+unix:PATH, HOST:PORT, :PORT or PORT; a missing host "
+    "means\n"
+    "127.0.0.1, port 0 picks one).  Every address feeds one service: one\n"
+    "chat room for plain, TLS and Unix members alike.  When ready, prints\n"
+    "'listening on ADDRESS' to stderr for each.\n"
     "\n"
     "  -s, --service NAME     what to do with clients (default stdio):\n"
     "%s"
@@ -31,6 +34,16 @@ static const char help[] =
     "      --frame-timeout S  close clients whose message (a line, a\n"
     "                         length-prefixed frame) takes longer than S\n"
     "                         seconds from its first byte (0: never)\n"
+    "TLS (tls:// and tls+unix: addresses):\n"
+    "      --cert FILE        certificate chain (PEM), with --key FILE;\n"
+    "      --key FILE         without them a self-signed ECDSA P-256\n"
+    "                         certificate is made at start and its\n"
+    "                         sha256 fingerprint printed (for --pin)\n"
+    "      --client-ca FILE   require client certificates signed by these\n"
+    "                         CAs (mutual TLS)\n"
+    "      --alpn LIST        accept these ALPN protocols (comma-separated)\n"
+    "      --handshake-timeout S  close a connection whose handshake takes\n"
+    "                         longer (default 10)\n"
     "  -k, --keep-open        stdio: keep serving after a client left;\n"
     "                         stdin goes to every client\n"
     "  -v, --verbose          log connects and disconnects\n"
@@ -54,16 +67,24 @@ typedef struct listen_job {
   uv_timer_t stop_timer;
   const sk_service *svc;
   void *state;
-  sk_server *server;
+  sk_server **servers; /* one per address, all feeding one service */
+  unsigned nservers;
+  unsigned running; /* servers not yet stopped */
   int status;
   bool stopping;
 } listen_job;
 
+/* The service outlives its listeners: destroyed after the last. */
 static void server_stopped(void *arg) {
   listen_job *j = arg;
 
-  if (j->svc->destroy != NULL)
+  if (--j->running == 0 && j->svc->destroy != NULL)
     j->svc->destroy(j->state);
+}
+
+static void stop_servers(listen_job *j) {
+  for (unsigned i = 0; i < j->nservers; i++)
+    sk_server_stop(j->servers[i], STOP_FLUSH_MS, server_stopped, j);
 }
 
 /* Runs from a timer, outside every library callback. */
@@ -73,7 +94,7 @@ static void stop_now(uv_timer_t *t) {
   uv_close((uv_handle_t *)&j->sigint, NULL);
   uv_close((uv_handle_t *)&j->sigterm, NULL);
   uv_close((uv_handle_t *)&j->stop_timer, NULL);
-  sk_server_stop(j->server, STOP_FLUSH_MS, server_stopped, j);
+  stop_servers(j);
 }
 
 static void stop(listen_job *j) {
@@ -97,13 +118,16 @@ static void service_done(int status, void *arg) {
 
 typedef struct listen_opts {
   cli_common c;
+  cli_tls tls;
   const char *service;
   sk_server_opts so;
   bool keep_open;
   bool backlog_set;
+  sk_addr *addrs;
+  unsigned naddrs;
 } listen_opts;
 
-static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
+static int parse(listen_opts *o, int argc, char **argv) {
   static const struct option longs[] = {
       {"service", required_argument, NULL, 's'},
       {"framing", required_argument, NULL, 'f'},
@@ -113,6 +137,7 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
       {"backlog", required_argument, NULL, OPT_BACKLOG},
       {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
       {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
+      CLI_TLS_SERVER_LONGS,
       {"keep-open", no_argument, NULL, 'k'},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -124,11 +149,13 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
 
   memset(o, 0, sizeof(*o));
   cli_common_init(&o->c, "listen");
+  cli_tls_init(&o->tls);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
   opterr = 0;
   while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
-    if ((r = cli_common_option(&o->c, opt, optarg)) != 0) {
+    if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
+        (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -172,28 +199,18 @@ static int parse(listen_opts *o, int argc, char **argv, sk_addr *addr) {
   }
   if (optind >= argc)
     return cli_usage_error("listen", "missing ADDRESS");
-  if (optind + 1 < argc)
-    return cli_usage_error("listen", "unexpected argument '%s'",
-                           argv[optind + 1]);
-  if (cli_parse_addr("listen", argv[optind], addr))
-    return EXIT_USAGE;
+  o->addrs = calloc((size_t)(argc - optind), sizeof(*o->addrs));
+  if (o->addrs == NULL)
+    return 1;
+  for (int i = optind; i < argc; i++)
+    if (cli_parse_addr("listen", argv[i], &o->addrs[o->naddrs++]))
+      return EXIT_USAGE;
   return 0;
 }
 
-/* Checks that the options fit together. */
-static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
-  *svc = sk_service_find(o->service);
-  if (*svc == NULL)
-    return cli_usage_error("listen",
-                           "unknown service '%s' (stdio, echo, upper, "
-                           "discard, chat)",
-                           o->service);
-  if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
-    return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
-                                     "only");
-  if (cli_common_apply(&o->c, (*svc)->default_mode))
-    return EXIT_USAGE;
-  if (strcmp((*svc)->name, "chat") == 0 && o->c.framing.mode == SK_FRAME_RAW &&
+/* Checks that the options fit one address. */
+static int check_addr(listen_opts *o, const sk_addr *addr) {
+  if (strcmp(o->service, "chat") == 0 && o->c.framing.mode == SK_FRAME_RAW &&
       addr->transport != SK_UDP)
     return cli_usage_error("listen", "-s chat needs -f line or len: raw "
                                      "data has no lines to relay");
@@ -209,12 +226,78 @@ static int check(listen_opts *o, const sk_addr *addr, const sk_service **svc) {
   if (o->so.frame_timeout_ms > 0 && addr->transport == SK_UDP)
     return cli_usage_error("listen", "--frame-timeout applies to streams: "
                                      "a datagram arrives whole");
+  return 0;
+}
+
+/* Checks that the options fit together. */
+static int check(listen_opts *o, const sk_service **svc) {
+  *svc = sk_service_find(o->service);
+  if (*svc == NULL)
+    return cli_usage_error("listen",
+                           "unknown service '%s' (stdio, echo, upper, "
+                           "discard, chat)",
+                           o->service);
+  if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
+    return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
+                                     "only");
+  if (cli_common_apply(&o->c, (*svc)->default_mode))
+    return EXIT_USAGE;
+  for (unsigned i = 0; i < o->naddrs; i++)
+    if (check_addr(o, &o->addrs[i]))
+      return EXIT_USAGE;
   if (o->so.frame_timeout_ms > 0 && o->c.framing.mode == SK_FRAME_RAW)
     return cli_usage_error("listen", "--frame-timeout needs -f line or len: "
                                      "raw data has no frames to time");
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
   o->so.nodelay = !(*svc)->nagle;
+  o->so.handshake_timeout_ms = o->tls.handshake_timeout_ms;
+  return 0;
+}
+
+/* Makes the TLS context when an address needs it, and prints the
+ * fingerprint of a certificate made at start, for clients' --pin. */
+static int make_tls(listen_opts *o) {
+  bool any = false;
+  char fp[128];
+  int err;
+
+  for (unsigned i = 0; i < o->naddrs; i++)
+    any = any || o->addrs[i].tls;
+  err = cli_tls_make(&o->tls, "listen", true, any, &o->so.tls);
+  if (err || o->so.tls == NULL || o->tls.o.cert_file != NULL)
+    return err;
+  if (sk_tls_fingerprint(o->so.tls, fp, sizeof(fp)) > 0 && o->c.verbosity >= 0)
+    fprintf(stderr,
+            "tls: self-signed certificate made at start, fingerprint %s "
+            "(clients: --pin %s)\n",
+            fp, fp);
+  return 0;
+}
+
+/* Starts one server per address.  Returns 0, or 1 after a message. */
+static int start_servers(listen_job *j, listen_opts *o) {
+  char where[SK_ADDR_STRLEN];
+  int err;
+
+  j->servers = calloc(o->naddrs, sizeof(*j->servers));
+  if (j->servers == NULL)
+    return 1;
+  for (unsigned i = 0; i < o->naddrs; i++) {
+    sk_addr_format(&o->addrs[i], where, sizeof(where));
+    err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
+                          j->state, &j->servers[i]);
+    if (err) {
+      cli_error("listen %s: %s", where, sk_strerror(err));
+      return 1;
+    }
+    j->nservers++;
+    j->running++;
+  }
+  for (unsigned i = 0; i < j->nservers && o->c.verbosity >= 0; i++) {
+    sk_addr_format(sk_server_addr(j->servers[i]), where, sizeof(where));
+    fprintf(stderr, "listening on %s\n", where);
+  }
   return 0;
 }
 
@@ -222,17 +305,19 @@ int cli_listen(int argc, char **argv) {
   listen_opts o;
   listen_job j;
   sk_service_opts svo;
-  sk_addr addr;
   char where[SK_ADDR_STRLEN];
   int err;
 
   memset(&j, 0, sizeof(j));
-  err = parse(&o, argc, argv, &addr);
-  if (err)
+  err = parse(&o, argc, argv);
+  if (err == 0)
+    err = check(&o, &j.svc);
+  if (err == 0)
+    err = make_tls(&o);
+  if (err) {
+    free(o.addrs);
     return err < 0 ? 0 : err;
-  err = check(&o, &addr, &j.svc);
-  if (err)
-    return err;
+  }
   cli_setup_process();
   uv_loop_init(&j.loop);
   memset(&svo, 0, sizeof(svo));
@@ -241,31 +326,41 @@ int cli_listen(int argc, char **argv) {
   svo.keep_open = o.keep_open;
   svo.on_done = service_done;
   svo.arg = &j;
-  sk_addr_format(&addr, where, sizeof(where));
+  sk_addr_format(&o.addrs[0], where, sizeof(where));
   if (j.svc->create != NULL && (err = j.svc->create(&j.loop, &svo, &j.state))) {
     cli_error("listen %s: %s", where, sk_strerror(err));
     return 1;
   }
-  err = sk_server_start(&j.loop, &addr, &o.so, j.svc->handler, j.state,
-                        &j.server);
-  if (err) {
-    cli_error("listen %s: %s", where, sk_strerror(err));
-    if (j.svc->destroy != NULL)
-      j.svc->destroy(j.state);
-    uv_run(&j.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&j.loop);
-    return 1;
-  }
+  /* Signals are caught before the first "listening on" line: a script
+   * may send one as soon as it reads it. */
   uv_signal_init(&j.loop, &j.sigint);
   uv_signal_init(&j.loop, &j.sigterm);
   uv_timer_init(&j.loop, &j.stop_timer);
   j.sigint.data = j.sigterm.data = j.stop_timer.data = &j;
   uv_signal_start(&j.sigint, on_signal, SIGINT);
   uv_signal_start(&j.sigterm, on_signal, SIGTERM);
-  sk_addr_format(sk_server_addr(j.server), where, sizeof(where));
-  if (o.c.verbosity >= 0)
-    fprintf(stderr, "listening on %s\n", where);
+  j.running = 1; /* held until every server started */
+  err = start_servers(&j, &o);
+  if (o.so.tls != NULL)
+    sk_tls_unref(o.so.tls); /* the servers hold their own references */
+  if (err) {
+    j.status = 1;
+    j.stopping = true;
+    uv_close((uv_handle_t *)&j.sigint, NULL);
+    uv_close((uv_handle_t *)&j.sigterm, NULL);
+    uv_close((uv_handle_t *)&j.stop_timer, NULL);
+    stop_servers(&j);
+    server_stopped(&j);
+    uv_run(&j.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&j.loop);
+    free(j.servers);
+    free(o.addrs);
+    return 1;
+  }
+  server_stopped(&j); /* the hold above */
   uv_run(&j.loop, UV_RUN_DEFAULT);
   uv_loop_close(&j.loop);
+  free(j.servers);
+  free(o.addrs);
   return j.status == 0 ? 0 : 1;
 }

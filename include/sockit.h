@@ -191,8 +191,19 @@ typedef struct sk_buf sk_buf;
 /* Frames msg[0..len) with f into a new buffer holding one reference.
  * Returns NULL when len is too large for f or memory runs out. */
 sk_buf *sk_buf_frame(const sk_framing *f, const void *msg, size_t len);
+/* Appends one framed message, the concatenation of parts[0..n), to *b,
+ * growing it (doubling, so a burst of appends costs O(total)); *b may be
+ * NULL (a new buffer) and must be held by the caller alone (one
+ * reference): it may move.  On error *b is unchanged.  Returns 0,
+ * SK_EFRAMETOOBIG, or UV_ENOMEM. */
+int sk_buf_append_frame(sk_buf **b, const sk_framing *f, const uv_buf_t *parts,
+                        unsigned n);
+
+/* Takes one more reference to b and returns it. */
 sk_buf *sk_buf_ref(sk_buf *b);
+/* Drops one reference; the last frees b.  NULL is ignored. */
 void sk_buf_unref(sk_buf *b);
+/* The bytes b holds (framing included). */
 size_t sk_buf_len(const sk_buf *b);
 
 /* ------------------------------------------------------------------ TLS */

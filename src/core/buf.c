@@ -36,6 +36,52 @@ sk_buf *sk_buf_frame(const sk_framing *f, const void *msg, size_t len) {
   return b;
 }
 
+/* Stands for the payload in the frame's buffers: the parts go there. */
+static const char payload_mark;
+
+int sk_buf_append_frame(sk_buf **bp, const sk_framing *f, const uv_buf_t *parts,
+                        unsigned n) {
+  char hdr[SK_FRAME_HEADER_MAX];
+  uv_buf_t bufs[3];
+  size_t len = 0, need = 0, cap;
+  sk_buf *b = *bp;
+  int nb;
+
+  for (unsigned i = 0; i < n; i++)
+    len += parts[i].len;
+  nb = sk__frame_bufs(f, &payload_mark, len, hdr, bufs);
+  if (nb < 0)
+    return nb;
+  for (int i = 0; i < nb; i++)
+    need += bufs[i].len;
+  if (b == NULL || b->len + need > b->cap) {
+    cap = b != NULL ? b->cap * 2 : 4096;
+    while (cap < (b != NULL ? b->len : 0) + need)
+      cap *= 2;
+    b = realloc(b, sizeof(*b) + cap);
+    if (b == NULL)
+      return UV_ENOMEM;
+    if (*bp == NULL) {
+      b->refs = 1;
+      b->len = 0;
+    }
+    b->cap = cap;
+    *bp = b;
+  }
+  for (int i = 0; i < nb; i++) {
+    if (bufs[i].base != &payload_mark) {
+      memcpy(b->data + b->len, bufs[i].base, bufs[i].len);
+      b->len += bufs[i].len;
+      continue;
+    }
+    for (unsigned k = 0; k < n; k++) {
+      memcpy(b->data + b->len, parts[k].base, parts[k].len);
+      b->len += parts[k].len;
+    }
+  }
+  return 0;
+}
+
 sk_buf *sk_buf_ref(sk_buf *b) {
   b->refs++;
   return b;

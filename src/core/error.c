@@ -19,6 +19,10 @@ const char *sk_strerror(int err) {
     return "closed";
   case SK_EFULL:
     return "too many connections";
+  case SK_ETLS:
+    return "TLS failure";
+  case SK_EHANDSHAKETIMEOUT:
+    return "TLS handshake timeout";
   case SK_EFRAMETIMEOUT:
     return "frame timeout (a message arrived too slowly)";
   case SK_EBADUDP:

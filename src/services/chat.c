@@ -13,20 +13,37 @@
 #include <string.h>
 
 typedef struct member {
-  struct member *prev, *next;
+  sk__list link; /* in the room, in join order */
   sk_peer *peer;
   bool in_room;
   unsigned long refused; /* lines that were not text */
   char name[SK__CHAT_NAME_MAX + 1];
 } member;
 
-typedef struct chat {
+static member *member_at(sk__list *n) {
+  return n != NULL ? sk__list_entry(n, member, link) : NULL;
+}
+
+typedef struct chat chat;
+static member *first_member(chat *c);
+static member *next_member(chat *c, member *m);
+
+struct chat {
   sk_framing framing;
-  member *first, *last;
+  sk__list members;
   unsigned long next_guest;
   sk_buf *said;      /* framed lines of one member, not yet sent */
   member *said_from; /* their author */
-} chat;
+  sk_framing lines;  /* how a raw datagram's line end is read */
+};
+
+static member *first_member(chat *c) {
+  return member_at(sk__list_first(&c->members));
+}
+
+static member *next_member(chat *c, member *m) {
+  return member_at(sk__list_next(&c->members, &m->link));
+}
 
 /* -------------------------------------------------------------- parsing */
 
@@ -162,7 +179,6 @@ static void send_to(member *m, sk_buf *b) {
 /* Sends to every member in the room except `except` (may be NULL). */
 /* ------------------------------------------------------------- saying */
 
-#define SAID_MIN 4096         /* first size of the buffer of said lines */
 #define SAID_MAX (256 * 1024) /* send it once it holds this much */
 
 /* Lines a member says during one read wait in c->said, framed, and reach
@@ -176,56 +192,26 @@ static void flush_said(void *arg) {
   if (b == NULL)
     return;
   c->said = NULL;
-  for (member *m = c->first; m != NULL; m = m->next)
+  for (member *m = first_member(c); m != NULL; m = next_member(c, m))
     if (m != c->said_from && m->in_room)
       send_to(m, b);
   c->said_from = NULL;
   sk_buf_unref(b);
 }
 
-/* Makes room for need more bytes of lines from m. */
-static bool said_reserve(chat *c, member *m, size_t need) {
-  sk_buf *b = c->said;
-  size_t cap;
-
-  if (b != NULL && (c->said_from != m || b->len + need > SAID_MAX))
-    flush_said(c);
-  b = c->said;
-  if (b != NULL && b->len + need <= b->cap)
-    return true;
-  cap = b != NULL ? b->cap * 2 : SAID_MIN;
-  while (cap < (b != NULL ? b->len : 0) + need)
-    cap *= 2;
-  b = realloc(b, sizeof(*b) + cap); /* only this chat holds it so far */
-  if (b == NULL)
-    return false;
-  if (c->said == NULL) {
-    b->refs = 1;
-    b->len = 0;
-    c->said_from = m;
-  }
-  b->cap = cap;
-  c->said = b;
-  return true;
-}
-
 static void say(chat *c, member *m, const char *msg, size_t len) {
-  size_t nl = strlen(m->name), total = nl + 2 + len, tlen;
-  const char *trailer = sk_frame_trailer(&c->framing, &tlen);
-  char hdr[SK_FRAME_HEADER_MAX];
-  int hlen = sk_frame_header(&c->framing, total, hdr);
-  char *p;
+  uv_buf_t parts[3] = {uv_buf_init(m->name, (unsigned)strlen(m->name)),
+                       uv_buf_init(": ", 2), uv_buf_init((char *)msg, len)};
 
-  if (hlen < 0 || !said_reserve(c, m, (size_t)hlen + total + tlen))
+  /* Lines of one author gather in one buffer, up to SAID_MAX. */
+  if (c->said != NULL &&
+      (c->said_from != m ||
+       sk_buf_len(c->said) + parts[0].len + 2 + len + SK_FRAME_HEADER_MAX + 1 >
+           SAID_MAX))
+    flush_said(c);
+  if (sk_buf_append_frame(&c->said, &c->framing, parts, 3) != 0)
     return;
-  p = c->said->data + c->said->len;
-  memcpy(p, hdr, (size_t)hlen);
-  p += hlen;
-  memcpy(p, m->name, nl);
-  memcpy(p + nl, ": ", 2);
-  memcpy(p + nl + 2, msg, len);
-  memcpy(p + total, trailer, tlen);
-  c->said->len += (size_t)hlen + total + tlen;
+  c->said_from = m;
   sk__batch_defer(flush_said, c); /* at once when no read is batching */
 }
 
@@ -237,7 +223,7 @@ static void broadcast(chat *c, member *except, const char *text, size_t len) {
 
   if (b == NULL)
     return; /* longer than max_frame: nobody could take it */
-  for (member *m = c->first; m != NULL; m = m->next)
+  for (member *m = first_member(c); m != NULL; m = next_member(c, m))
     if (m != except && m->in_room)
       send_to(m, b);
   sk_buf_unref(b);
@@ -304,7 +290,7 @@ static void tell_present(chat *c, member *m, const char *prefix) {
   size_t n;
 
   /* Sized to the room, not to the cap: O(members) twice, one allocation. */
-  for (member *o = c->first; o != NULL; o = o->next)
+  for (member *o = first_member(c); o != NULL; o = next_member(c, o))
     if (o->in_room)
       want += strlen(o->name) + 2;
   cap = want < cap ? want : cap;
@@ -312,7 +298,8 @@ static void tell_present(chat *c, member *m, const char *prefix) {
   if (line == NULL)
     return;
   n = (size_t)snprintf(line, cap + 1, "* %s", prefix);
-  for (member *o = c->first; o != NULL && n < cap; o = o->next) {
+  for (member *o = first_member(c); o != NULL && n < cap;
+       o = next_member(c, o)) {
     if (!o->in_room)
       continue;
     n += (size_t)snprintf(line + n, cap + 1 - n, "%s%s", sep, o->name);
@@ -356,7 +343,7 @@ static void leave(chat *c, member *m, int reason) {
 }
 
 static member *find_name(chat *c, const char *name, size_t n) {
-  for (member *m = c->first; m != NULL; m = m->next)
+  for (member *m = first_member(c); m != NULL; m = next_member(c, m))
     if (m->in_room && strlen(m->name) == n && memcmp(m->name, name, n) == 0)
       return m;
   return NULL;
@@ -376,12 +363,7 @@ static void chat_open(sk_peer *p, void *ctx) {
   do /* someone may have taken a guest name with /nick */
     snprintf(m->name, sizeof(m->name), "guest%lu", ++c->next_guest);
   while (find_name(c, m->name, strlen(m->name)) != NULL);
-  m->prev = c->last;
-  if (c->last != NULL)
-    c->last->next = m;
-  else
-    c->first = m;
-  c->last = m;
+  sk__list_push_back(&c->members, &m->link);
   sk_peer_set_data(p, m);
   snprintf(prefix, sizeof(prefix), "you are %s; here: ", m->name);
   tell_present(c, m, prefix);
@@ -432,8 +414,8 @@ static void chat_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   if (m == NULL || !m->in_room)
     return;
   /* A raw datagram ("echo hi | nc -u") carries its line end. */
-  if (c->framing.mode == SK_FRAME_RAW && len > 0 && msg[len - 1] == '\n')
-    len -= len > 1 && msg[len - 2] == '\r' ? 2 : 1;
+  if (c->framing.mode == SK_FRAME_RAW) /* a raw datagram: one line */
+    len = sk__frame_datagram(&c->lines, msg, len);
   sk__chat_parse(msg, len, &cmd);
   switch (cmd.op) {
   case SK__CHAT_EMPTY:
@@ -496,14 +478,7 @@ static void chat_close(sk_peer *p, int reason, void *ctx) {
   if (m == NULL)
     return;
   leave(c, m, reason);
-  if (m->prev != NULL)
-    m->prev->next = m->next;
-  else
-    c->first = m->next;
-  if (m->next != NULL)
-    m->next->prev = m->prev;
-  else
-    c->last = m->prev;
+  sk__list_remove(&m->link);
   free(m);
 }
 
@@ -515,6 +490,8 @@ static int chat_create(uv_loop_t *loop, const sk_service_opts *o,
   if (c == NULL)
     return UV_ENOMEM;
   c->framing = o->framing;
+  sk__list_init(&c->members);
+  sk_framing_parse(&c->lines, "line");
   *state = c;
   return 0;
 }
