@@ -20,10 +20,13 @@ static const char help[] =
     "                         bulk, MB/s; udp: datagram echo, loss counted;\n"
     "                         chat: every client sends lines to a chat room\n"
     "                         and reads the others' (deliveries/s, latency\n"
-    "                         from send to delivery)\n"
+    "                         from send to delivery); connect: new\n"
+    "                         connections/s, each closed as soon as it is\n"
+    "                         open (latency: connect, + handshake for TLS)\n"
     "      --stall N          chat: N more clients that never read\n"
-    "  -c, --conns N          connections (default 50); above 20000 to a\n"
-    "                         127.x address, sources spread over 127.0.0.x\n"
+    "  -c, --conns N          connections (default 50; connect: attempts in\n"
+    "                         flight); above 20000 to a 127.x address,\n"
+    "                         sources spread over 127.0.0.x\n"
     "  -p, --pipeline P       requests in flight per connection (default 1;\n"
     "                         chat: lines in flight per reader, 1000)\n"
     "  -s, --size BYTES       message size (default 64; K, M suffixes)\n"
@@ -32,11 +35,21 @@ static const char help[] =
     "                         reply message each, unchecked (e.g. PING to\n"
     "                         redis-server with line framing)\n"
     "  -d, --duration S       measure for S seconds (default 10)\n"
-    "  -n, --requests N       or stop after N replies (no warm-up)\n"
+    "  -n, --requests N       or stop after N replies (connect: N attempts;\n"
+    "                         no warm-up)\n"
     "      --warmup S         run unmeasured first (default 1)\n"
     "      --timeout S        connect timeout (default 10)\n"
     "      --max-frame BYTES  largest reply accepted (default 1M)\n"
     "      --json             one JSON object on stdout instead of a table\n"
+    "TLS (tls:// addresses; the server's certificate is verified by default):\n"
+    "      --ca FILE          trust the CAs in FILE (PEM) instead of the\n"
+    "                         system's\n"
+    "      --pin sha256:HEX   accept exactly the certificate with this\n"
+    "                         fingerprint (a self-signed server's)\n"
+    "      --insecure         verify nothing (says so on stderr)\n"
+    "      --cert FILE        client certificate (PEM), with --key FILE\n"
+    "      --key FILE\n"
+    "      --alpn LIST        offer these ALPN protocols (comma-separated)\n"
     "  -q, --quiet            no live progress line\n"
     "  -h, --help             this text\n"
     "\n"
@@ -53,6 +66,7 @@ enum {
 
 typedef struct bench_cli {
   cli_common c;
+  cli_tls tls;
   lg_opts lg;
   bool json;
   bool requests_set, duration_set, pipeline_set;
@@ -67,9 +81,11 @@ static int parse_mode(const char *s, lg_mode *out) {
     *out = LG_UDP;
   else if (strcmp(s, "chat") == 0)
     *out = LG_CHAT;
+  else if (strcmp(s, "connect") == 0)
+    *out = LG_CONNECT;
   else
-    return cli_usage_error("bench",
-                           "unknown mode '%s' (echo, stream, udp, chat)", s);
+    return cli_usage_error(
+        "bench", "unknown mode '%s' (echo, stream, udp, chat, connect)", s);
   return 0;
 }
 
@@ -90,6 +106,7 @@ static const struct option longs[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    CLI_TLS_CLIENT_LONGS,
     {NULL, 0, NULL, 0},
 };
 
@@ -151,6 +168,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
 
   memset(b, 0, sizeof(*b));
   cli_common_init(&b->c, "bench");
+  cli_tls_init(&b->tls);
   b->lg.conns = 50;
   b->lg.pipeline = 1;
   b->lg.size = 64;
@@ -159,7 +177,8 @@ static int parse(bench_cli *b, int argc, char **argv) {
   b->lg.connect_timeout_ms = 10000;
   opterr = 0;
   while ((opt = cli_getopt(argc, argv, ":c:p:s:f:d:n:qh", longs)) != -1) {
-    if ((r = cli_common_option(&b->c, opt, optarg)) != 0) {
+    if ((r = cli_common_option(&b->c, opt, optarg)) != 0 ||
+        (r = cli_tls_option(&b->tls, "bench", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -199,8 +218,11 @@ static int check(bench_cli *b) {
   if (udp && o->framing.mode == SK_FRAME_LEN)
     return cli_usage_error("bench", "-f %s cannot be used over UDP",
                            b->c.framing_text);
-  if (o->payload != NULL && o->mode == LG_UDP)
+  if (o->payload != NULL && (o->mode == LG_UDP || o->mode == LG_CONNECT))
     return cli_usage_error("bench", "--payload needs --mode echo or stream");
+  if (o->mode == LG_CONNECT && b->pipeline_set)
+    return cli_usage_error("bench", "--pipeline does not go with --mode "
+                                    "connect (nothing is sent)");
   if (o->mode == LG_CHAT && o->payload != NULL)
     return cli_usage_error("bench", "--payload does not go with --mode chat "
                                     "(lines carry their send time)");
@@ -251,7 +273,8 @@ typedef struct report_head {
 
 static void report_head_init(report_head *m, const bench_cli *b,
                              const lg_result *r) {
-  static const char *const modes[] = {"echo", "stream", "udp", "chat"};
+  static const char *const modes[] = {"echo", "stream", "udp", "chat",
+                                      "connect"};
   const lg_opts *o = &b->lg;
 
   m->mode = modes[o->mode];
@@ -273,17 +296,24 @@ static void report_table(const bench_cli *b, const lg_result *r) {
 
   report_head_init(&m, b, r);
   s = m.seconds;
-  printf("sockit bench: %s %s, %u connection%s, pipeline %u, %zu-byte "
-         "messages, %s framing, %.2f s measured\n",
-         m.mode, m.where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
-         m.size, m.framing, r->seconds);
+  if (o->mode == LG_CONNECT)
+    printf("sockit bench: connect %s, %u in flight, %.2f s measured\n", m.where,
+           o->conns, r->seconds);
+  else
+    printf("sockit bench: %s %s, %u connection%s, pipeline %u, %zu-byte "
+           "messages, %s framing, %.2f s measured\n",
+           m.mode, m.where, o->conns, o->conns == 1 ? "" : "s", o->pipeline,
+           m.size, m.framing, r->seconds);
   printf("  %-12s %14llu  (%.1f/s)\n",
-         o->mode == LG_STREAM ? "messages"
-         : o->mode == LG_CHAT ? "deliveries"
-                              : "requests",
+         o->mode == LG_STREAM    ? "messages"
+         : o->mode == LG_CHAT    ? "deliveries"
+         : o->mode == LG_CONNECT ? "connects"
+                                 : "requests",
          (unsigned long long)r->requests, (double)r->requests / s);
-  printf("  %-12s %14.2f MB/s sent, %.2f MB/s received\n", "throughput",
-         (double)r->bytes_sent / s / 1e6, (double)r->bytes_received / s / 1e6);
+  if (o->mode != LG_CONNECT)
+    printf("  %-12s %14.2f MB/s sent, %.2f MB/s received\n", "throughput",
+           (double)r->bytes_sent / s / 1e6,
+           (double)r->bytes_received / s / 1e6);
   printf("  %-12s %14llu", "errors", (unsigned long long)r->errors);
   if (r->mismatches || r->lost)
     printf("  (%llu mismatched, %llu lost)", (unsigned long long)r->mismatches,
@@ -360,8 +390,13 @@ int cli_bench(int argc, char **argv) {
   err = check(&b);
   if (err)
     return err;
+  err = cli_tls_make(&b.tls, "bench", false, b.lg.addr.tls, &b.lg.tls);
+  if (err)
+    return err;
   cli_setup_process();
   err = lg_run(&b.lg, &r);
+  if (b.lg.tls != NULL)
+    sk_tls_unref(b.lg.tls);
   if (err) {
     cli_error("bench: %s", sk_strerror(err));
     return 1;

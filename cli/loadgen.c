@@ -4,9 +4,11 @@
  * Every connection keeps `pipeline` requests in flight.  Echo mode keeps
  * the send times in a ring per connection (replies come back in order on a
  * stream); UDP mode gives each in-flight slot its own sequence number,
- * carried in the datagram, because datagrams may be lost or reordered.  A
- * 100 ms tick moves the run through its phases: warm-up, measurement,
- * draining, closing.
+ * carried in the datagram, because datagrams may be lost or reordered.
+ * Connect mode keeps `conns` connection attempts in flight: each one that
+ * opens (its TLS handshake done, for tls://) is closed at once and its
+ * slot starts the next.  A 100 ms tick moves the run through its phases:
+ * warm-up, measurement, draining, closing.
  */
 #include "loadgen.h"
 
@@ -33,6 +35,7 @@ typedef struct lg_conn {
   uint64_t *seq;     /* sequence numbers, same layout */
   unsigned head, count;
   uint64_t next_seq;
+  uint64_t started_at; /* connect: when this attempt began */
   bool opened, closed;
 } lg_conn;
 
@@ -40,6 +43,7 @@ struct lg {
   uv_loop_t loop;
   const lg_opts *o;
   lg_result *r;
+  sk_client_opts co; /* what every connection is made with */
   lg_conn *conns;
   char *msg;       /* the request being built */
   char *tmpl;      /* what every request looks like */
@@ -56,6 +60,7 @@ struct lg {
 };
 
 static void chat_fill(struct lg_conn *c);
+static int conn_start(lg *g, lg_conn *c);
 
 static uint64_t now_ns(void) {
   return uv_hrtime();
@@ -89,7 +94,9 @@ static void start_draining(lg *g) {
   g->phase = DRAINING;
   g->drain_ns = now;
   g->r->seconds = (double)(now - g->measure_ns) / 1e9;
-  for (unsigned i = 0; i < g->o->conns; i++)
+  /* Connect mode lets the attempts in flight finish: they are closed as
+   * they open, or by the drain timeout. */
+  for (unsigned i = 0; i < g->o->conns && g->o->mode != LG_CONNECT; i++)
     if (g->conns[i].count == 0 || g->o->mode == LG_STREAM ||
         g->o->mode == LG_CHAT)
       close_conn(&g->conns[i]);
@@ -371,6 +378,57 @@ static void chat_line(lg_conn *c, const char *msg, size_t len) {
   g->r->bytes_received += len + g->overhead;
 }
 
+/* --------------------------------------------------------- connect mode */
+
+/* An attempt opened: its connect (+ handshake) time is the latency, and
+ * the connection is closed at once. */
+static void connect_opened(lg_conn *c) {
+  lg *g = c->g;
+
+  g->answered++;
+  if (measuring(g, c->started_at)) {
+    sk_hist_record(g->r->latency_ns, now_ns() - c->started_at);
+    g->r->requests++;
+  }
+  if (g->o->requests != 0 && g->answered >= g->o->requests)
+    start_draining(g);
+  close_conn(c);
+}
+
+/* An attempt ended (opened and closed, or failed).  Returns true when its
+ * slot went on with the next attempt. */
+static bool connect_next(lg_conn *c, int reason) {
+  lg *g = c->g;
+  char where[SK_ADDR_STRLEN];
+
+  if (!c->opened) { /* a failed attempt is answered by its error */
+    g->answered++;
+    if (reason != 0 && reason != SK_ECLOSED) {
+      g->r->errors++;
+      sk_addr_format(&g->o->addr, where, sizeof(where));
+      set_error(g, "connect %s: %s", where, sk_strerror(reason));
+    }
+    if (g->o->requests != 0 && g->answered >= g->o->requests)
+      start_draining(g);
+  }
+  while (may_send(g)) {
+    int err = conn_start(g, c);
+    if (err == 0)
+      return true;
+    /* Refused before it began (no ephemeral port, no memory): counted,
+     * and the next attempt tries again, up to the run's end. */
+    g->answered++;
+    g->r->errors++;
+    sk_addr_format(&g->o->addr, where, sizeof(where));
+    set_error(g, "connect %s: %s", where, sk_strerror(err));
+    if (g->o->requests != 0 && g->answered >= g->o->requests)
+      start_draining(g);
+    if (g->o->requests == 0)
+      break; /* with --duration, this slot rests: others go on */
+  }
+  return false;
+}
+
 /* ------------------------------------------------------------ callbacks */
 
 static void on_open(sk_peer *p, void *ctx) {
@@ -379,6 +437,10 @@ static void on_open(sk_peer *p, void *ctx) {
 
   c->opened = true;
   g->r->connected++;
+  if (g->o->mode == LG_CONNECT) {
+    connect_opened(c);
+    return;
+  }
   if (g->phase >= DRAINING) {
     close_conn(c);
     return;
@@ -432,7 +494,9 @@ static void on_close(sk_peer *p, int reason, void *ctx) {
   (void)p;
   c->closed = true;
   c->peer = NULL;
-  if (reason != 0 && reason != SK_ECLOSED &&
+  if (g->o->mode == LG_CONNECT && connect_next(c, reason))
+    return;
+  if (g->o->mode != LG_CONNECT && reason != 0 && reason != SK_ECLOSED &&
       (g->phase < DRAINING || !c->opened)) {
     g->r->errors++;
     sk_addr_format(&g->o->addr, where, sizeof(where));
@@ -464,7 +528,9 @@ static void show_progress(lg *g, uint64_t now) {
   fprintf(stderr, "\r%6.1f s  %s  %12.0f %s/s  p50 %8.1f us  p99 %8.1f us ",
           (double)(now - g->start_ns) / 1e9,
           g->phase == WARMUP ? "warm-up" : "       ", (double)n / dt,
-          g->o->mode == LG_STREAM ? "msg" : "req",
+          g->o->mode == LG_STREAM    ? "msg"
+          : g->o->mode == LG_CONNECT ? "conn"
+                                     : "req",
           (double)sk_hist_percentile(g->r->latency_ns, 50) / 1e3,
           (double)sk_hist_percentile(g->r->latency_ns, 99) / 1e3);
   fflush(stderr);
@@ -522,14 +588,34 @@ static const struct sockaddr *source_for(lg *g, unsigned i) {
   return (struct sockaddr *)&g->local;
 }
 
-static int start_conns(lg *g) {
-  sk_client_opts co;
+/* Starts slot c's connection (again, in connect mode, where every
+ * attempt counts as issued, whether it starts or not). */
+static int conn_start(lg *g, lg_conn *c) {
   int err;
 
-  sk_client_opts_init(&co);
-  co.framing = g->o->framing;
-  co.connect_timeout_ms = g->o->connect_timeout_ms;
-  co.max_queue = g->o->mode == LG_STREAM ? (size_t)4 << 20 : (size_t)1 << 20;
+  g->co.local_addr = source_for(g, (unsigned)(c - g->conns));
+  c->opened = c->closed = false;
+  c->started_at = now_ns();
+  if (g->o->mode == LG_CONNECT)
+    g->issued++;
+  err = sk_client_connect(&g->loop, &g->o->addr, &g->co, &handler, c, &c->peer);
+  if (err) {
+    c->closed = true;
+    c->peer = NULL;
+  }
+  return err;
+}
+
+static int start_conns(lg *g) {
+  sk_client_opts *co = &g->co;
+  int err;
+
+  sk_client_opts_init(co);
+  co->framing = g->o->framing;
+  co->connect_timeout_ms = g->o->connect_timeout_ms;
+  co->max_queue = g->o->mode == LG_STREAM ? (size_t)4 << 20 : (size_t)1 << 20;
+  co->tls = g->o->tls;
+  co->servername = NULL; /* the address's host */
   for (unsigned i = 0; i < g->o->conns; i++) {
     lg_conn *c = &g->conns[i];
     c->g = g;
@@ -539,8 +625,13 @@ static int start_conns(lg *g) {
       return UV_ENOMEM;
     for (unsigned s = 0; s < g->o->pipeline; s++)
       c->seq[s] = s;
-    co.local_addr = source_for(g, i);
-    err = sk_client_connect(&g->loop, &g->o->addr, &co, &handler, c, &c->peer);
+    if (g->o->mode == LG_CONNECT && !may_send(g)) {
+      /* -n below -c: the slots past the count never start. */
+      c->closed = true;
+      g->nclosed++;
+      continue;
+    }
+    err = conn_start(g, c);
     if (err) {
       /* Connections already started close through the loop. */
       for (unsigned k = i; k < g->o->conns; k++)

@@ -2,17 +2,18 @@
 #ifndef SOCKIT_LOADGEN_H
 #define SOCKIT_LOADGEN_H
 
-#include "sockit.h"
 #include "hist.h"
+#include "sockit.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 typedef enum lg_mode {
-  LG_ECHO = 0,   /* request/response, replies checked */
-  LG_STREAM = 1, /* one-way bulk */
-  LG_UDP = 2,    /* datagram echo, loss counted */
-  LG_CHAT = 3,   /* every client sends lines, every other client reads them */
+  LG_ECHO = 0,    /* request/response, replies checked */
+  LG_STREAM = 1,  /* one-way bulk */
+  LG_UDP = 2,     /* datagram echo, loss counted */
+  LG_CHAT = 3,    /* every client sends lines, every other client reads them */
+  LG_CONNECT = 4, /* connections opened (handshake included) and closed */
 } lg_mode;
 
 typedef struct lg_opts {
@@ -29,24 +30,28 @@ typedef struct lg_opts {
   uint64_t connect_timeout_ms;
   unsigned stall; /* chat: this many of the clients never read nor send */
   bool progress;  /* a live line on stderr */
+  sk_tls *tls;    /* the client context for a TLS address; the caller's */
 } lg_opts;
 
 typedef struct lg_result {
   uint64_t requests; /* measured: replies (echo, udp), messages sent
-                       (stream) or lines delivered (chat) */
+                       (stream), lines delivered (chat) or connections
+                       opened (connect) */
   uint64_t bytes_sent, bytes_received;
   uint64_t errors; /* failed connections, mismatches, lost datagrams */
   uint64_t mismatches;
   uint64_t lost;
   uint64_t connected;
-  double seconds; /* measured time */
-  sk_hist *latency_ns;
+  double seconds;      /* measured time */
+  sk_hist *latency_ns; /* reply times; connect: connect (+ handshake) */
   char first_error[SK_ADDR_STRLEN + 128];
 } lg_result;
 
-/* Runs the load to completion on a loop of its own.  Returns 0, or an
- * error when it could not start at all; r->latency_ns is set (free it
- * with sk_hist_free) whenever 0 is returned. */
+/* Runs the load to completion on a loop of its own.  o (and o->tls, of
+ * which each connection takes its own reference) must stay valid until
+ * it returns.  Returns 0, or an error when it could not start at all;
+ * r->latency_ns is set (free it with sk_hist_free) whenever 0 is
+ * returned. */
 int lg_run(const lg_opts *o, lg_result *r);
 
 #endif

@@ -1,9 +1,13 @@
 """`sockit bench` against `sockit listen`: the report's fields, zero
-errors, and errors counted when replies are wrong."""
+errors, and errors counted when replies are wrong; new connections per
+second (--mode connect); the same over TLS."""
 import json
+import os
+import signal
 
 import pytest
 
+import helpers
 from helpers import run_sockit, under_valgrind
 
 
@@ -127,3 +131,137 @@ def test_chat_mode_needs_time_stamp_room():
     r = run_sockit(["bench", "--mode", "chat", "-s", "8", "127.0.0.1:1"], timeout=10)
     assert r.returncode == 2
     assert b"--mode chat needs --size 16 or more" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------ --mode connect
+
+def test_connect_mode_exact_count(start_server):
+    """-n N makes exactly N connections, each opened and closed; the
+    latency is the connect's."""
+    srv = start_server("-s", "discard", "tcp://127.0.0.1:0")
+    r, j = bench_json("--mode", "connect", "-c", "4", "-n", "500", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["mode"] == "connect" and j["conns"] == 4
+    assert j["requests"] == 500 and j["errors"] == 0
+    assert j["bytes_sent"] == 0 and j["bytes_received"] == 0
+    lat = j["latency_us"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]
+    assert abs(j["requests_per_s"] - j["requests"] / j["duration_s"]) < 1
+
+
+def test_connect_mode_fewer_than_in_flight(start_server):
+    """-n below -c: the slots past the count never connect."""
+    srv = start_server("-s", "discard", "tcp://127.0.0.1:0")
+    r, j = bench_json("--mode", "connect", "-c", "10", "-n", "3", "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 3 and j["errors"] == 0
+
+
+def test_connect_mode_for_a_duration(start_server):
+    srv = start_server("-s", "discard", "tcp://127.0.0.1:0")
+    r, j = bench_json("--mode", "connect", "-c", "8", "-d", "0.5", "--warmup", "0.2",
+                      "127.0.0.1:%d" % srv.port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] > 50 and j["errors"] == 0
+    assert 0.4 < j["duration_s"] < 1.5
+
+
+def test_connect_mode_unix(start_server, sockdir):
+    srv = start_server("-s", "discard", "unix:" + os.path.join(sockdir, "c.sock"))
+    r, j = bench_json("--mode", "connect", "-c", "2", "-n", "200", srv.addr.text)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 200 and j["errors"] == 0
+
+
+def test_connect_mode_refused_counts_every_attempt():
+    holder, port = helpers.free_tcp_port()
+    holder.close()
+    r, j = bench_json("--mode", "connect", "-c", "3", "-n", "50", "127.0.0.1:%d" % port)
+    assert r.returncode == 1
+    assert j["requests"] == 0 and j["errors"] == 50
+    assert "connection refused" in j["first_error"]
+
+
+def test_connect_mode_table(start_server):
+    srv = start_server("-s", "discard", "tcp://127.0.0.1:0")
+    r = run_sockit(["bench", "--mode", "connect", "-c", "2", "-n", "20",
+                    "127.0.0.1:%d" % srv.port], timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert out.startswith("sockit bench: connect tcp://127.0.0.1:%d, 2 in flight" % srv.port)
+    assert "connects" in out and "latency" in out and "throughput" not in out, out
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--mode", "connect", "udp://127.0.0.1:1"], "a udp:// address needs --mode udp"),
+    (["--mode", "connect", "-p", "2", "127.0.0.1:1"], "--pipeline does not go with --mode connect"),
+    (["--mode", "connect", "--payload", "x", "127.0.0.1:1"], "--payload needs --mode echo"),
+    (["--insecure", "127.0.0.1:1"], "TLS options need a TLS address"),
+    (["--cert", "/x.pem", "tls://127.0.0.1:1"], "--cert needs --key too"),
+    (["--insecure", "--pin", "sha256:00", "tls://127.0.0.1:1"],
+     "--insecure turns verification off: it cannot go with --pin"),
+])
+def test_connect_and_tls_usage_errors(args, msg):
+    r = run_sockit(["bench"] + args, timeout=10)
+    assert r.returncode == 2, r.stderr
+    assert msg.encode() in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------ over TLS
+
+@pytest.fixture
+def tls_server():
+    """`sockit listen ... tls://127.0.0.1:0` (a self-signed certificate made
+    by the server); returns its port.  Stopped with SIGTERM at the end,
+    which must give 0."""
+    procs = []
+
+    def start(*args):
+        p = helpers.Proc(["listen"] + list(args) + ["tls://127.0.0.1:0"])
+        try:
+            _, m = p.wait_stderr(r"listening on tls://127\.0\.0\.1:(\d+)",
+                                 timeout=helpers.READY_TIMEOUT)
+        except AssertionError:
+            p.kill()
+            raise
+        procs.append(p)
+        return int(m.group(1))
+
+    yield start
+    for p in procs:
+        p.signal(signal.SIGTERM)
+        rc = p.wait_exit()
+        p.finish_drains()
+        assert rc == 0, p.stderr_text()
+        assert p.sanitizer_report() is None, p.stderr_text()
+
+
+def test_tls_echo(tls_server):
+    """Every reply over TLS checked, as over TCP; --insecure warns."""
+    port = tls_server("-s", "echo", "-f", "line")
+    r, j = bench_json("--insecure", "-c", "3", "-p", "2", "-n", "300",
+                      "tls://127.0.0.1:%d" % port)
+    assert r.returncode == 0, r.stderr
+    assert j["address"] == "tls://127.0.0.1:%d" % port
+    assert j["requests"] == 300 and j["errors"] == 0 and j["mismatches"] == 0
+    assert b"warning: --insecure" in r.stderr, r.stderr
+
+
+def test_tls_unverified_is_refused(tls_server):
+    """Without --insecure a self-signed server fails the handshake: every
+    connection is an error."""
+    port = tls_server("-s", "echo")
+    r, j = bench_json("-c", "2", "-n", "10", "tls://127.0.0.1:%d" % port)
+    assert r.returncode == 1
+    assert j["requests"] == 0 and j["errors"] == 2
+
+
+def test_tls_connect_mode(tls_server):
+    """--mode connect over TLS: each connection counts once its handshake
+    is done."""
+    port = tls_server("-s", "discard")
+    r, j = bench_json("--mode", "connect", "--insecure", "-c", "4", "-n", "60",
+                      "tls://127.0.0.1:%d" % port)
+    assert r.returncode == 0, r.stderr
+    assert j["requests"] == 60 and j["errors"] == 0
+    assert j["latency_us"]["p50"] > 0
