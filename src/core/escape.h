@@ -1,0 +1,18 @@
+/* escape.h -- peer-controlled text made safe for a log line or a terminal. */
+#ifndef SOCKIT_ESCAPE_H
+#define SOCKIT_ESCAPE_H
+
+#include <stddef.h>
+
+/* Copies in[0..len) into out as text a terminal shows as it is: valid
+ * UTF-8 is copied unchanged, while C0 controls other than tab, DEL, the
+ * C1 controls (U+0080 to U+009F) and every byte that is not part of valid
+ * UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncated
+ * sequences) are written as \xNN per byte, in lower-case hex.  An escape
+ * or a character is never cut: when out is too small the text ends at the
+ * last one that fits.  out is always NUL-terminated when size > 0.
+ * Returns the length written, without the NUL.  A backslash in the input
+ * is copied as it is, so the result is for people, not for parsing back. */
+size_t sk__escape(const char *in, size_t len, char *out, size_t size);
+
+#endif
