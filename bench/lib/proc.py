@@ -85,8 +85,7 @@ def wait_exit(p, timeout):
     A pidfd wakes us the instant the process exits; Popen.wait(timeout)
     polls with sleeps of up to 50 ms, too coarse for a 1-second transfer.
     """
-    if p.poll() is not None:
-        _reaped(p)
+    if _reap(p, block=False):
         return time.monotonic()
     try:
         fd = os.pidfd_open(p.pid)
@@ -102,7 +101,7 @@ def wait_exit(p, timeout):
                 ready, _, _ = select.select([fd], [], [], left)
                 if ready:
                     t = time.monotonic()
-                    _reap(p)
+                    _reap(p, block=True)
                     return t
             else:
                 try:
@@ -116,17 +115,23 @@ def wait_exit(p, timeout):
             os.close(fd)
 
 
-def _reap(p):
-    """Reaps an exited p with wait4, which also gives the CPU time it used
-    over its whole life: p.cpu_s (user + system seconds)."""
-    try:
-        _, status, ru = os.wait4(p.pid, 0)
-    except ChildProcessError:   # reaped elsewhere: no rusage
-        p.wait(timeout=STOP_TIMEOUT)
-    else:
-        p.returncode = os.waitstatus_to_exitcode(status)
-        p.cpu_s = ru.ru_utime + ru.ru_stime
+def _reap(p, block):
+    """Reaps p if it has exited (waiting for that when block) with wait4,
+    which also gives the CPU time it used over its whole life: p.cpu_s
+    (user + system seconds).  True when p is reaped."""
+    if p.returncode is None:
+        try:
+            pid, status, ru = os.wait4(p.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:   # reaped elsewhere: no rusage
+            pid = 0
+            p.poll()
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            p.cpu_s = ru.ru_utime + ru.ru_stime
+    if p.returncode is None:
+        return False
     _reaped(p)
+    return True
 
 
 def stop(p, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
@@ -308,3 +313,34 @@ class CpuTrace:
             return None
         (ta, ca), (tb, cb) = inside[0], inside[-1]
         return (cb - ca) / (tb - ta)
+
+
+def _cpu_times():
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:9]]
+    return vals[3] + vals[4], sum(vals)   # idle + iowait, all (guest is in user)
+
+
+def busy_share(secs=0.5):
+    """The share of all the machine's CPU time that was not idle over the
+    next secs seconds (/proc/stat): 0.5 on 2 cores is one core busy."""
+    idle0, all0 = _cpu_times()
+    time.sleep(secs)
+    idle1, all1 = _cpu_times()
+    return 1.0 - (idle1 - idle0) / max(1, all1 - all0)
+
+
+def task_cpu_seconds():
+    """CPU seconds that tasks have used on the whole machine: user, nice
+    and system time from /proc/stat (not idle, I/O wait, interrupts, nor
+    steal), in seconds summed over the CPUs."""
+    with open("/proc/stat") as f:
+        vals = [int(x) for x in f.readline().split()[1:4]]
+    return sum(vals) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """This process's CPU seconds and its reaped children's (every
+    process the suite starts is reaped before its case ends)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

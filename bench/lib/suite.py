@@ -86,6 +86,10 @@ def parse_args(argv):
     ap.add_argument("--out", default="latest", metavar="NAME",
                     help="write bench/results/NAME.md, NAME.json and NAME.png (default "
                          "latest); a NAME with a / is a path without the extension")
+    ap.add_argument("--quiet-wait", type=float, default=120, metavar="S",
+                    help="before each run, wait up to S seconds for the machine to be quiet "
+                         "(under %d%% of its CPU time busy; default 120, 0: do not wait); a run "
+                         "made on a busy machine says so in its note" % (QUIET * 100))
     ap.add_argument("--no-pin", action="store_true",
                     help="let the scheduler place servers and clients (default: servers on "
                          "one CPU, clients on another)")
@@ -260,6 +264,58 @@ def log(msg):
     sys.stderr.flush()
 
 
+QUIET = 0.10    # the share of all CPU time others may use while a run starts
+OTHERS = 0.05   # ... and during a run, or it is made again (up to RETRIES)
+RETRIES = 2
+
+
+def wait_quiet(cfg):
+    """Waits (up to --quiet-wait seconds) until nothing else keeps the
+    machine busy: a test suite or a build running beside the benchmark
+    takes the CPUs that the pinned servers and clients need, and neither
+    pairing nor CPU time per unit of work makes up for that.  Returns the
+    busy share seen last."""
+    busy = proc.busy_share(0.3)
+    if busy <= QUIET or cfg.quiet_wait <= 0:
+        return busy
+    log("the machine is busy (%.0f %% of its CPU time in use by other processes): waiting up "
+        "to %g s for it to quiet down" % (busy * 100, cfg.quiet_wait))
+    deadline = time.monotonic() + cfg.quiet_wait
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        busy = proc.busy_share(1.0)
+        if busy <= QUIET:
+            log("quiet again after %.0f s" % (time.monotonic() - t0))
+            return busy
+    log("still busy (%.0f %%) after %g s: running anyway; the run is marked"
+        % (busy * 100, cfg.quiet_wait))
+    return busy
+
+
+def run_watched(cfg, case, what):
+    """Runs a case once the machine is quiet, and again (up to RETRIES
+    times) when other processes took more than OTHERS of the machine's CPU
+    time meanwhile: the machine's task time (/proc/stat) minus the suite's
+    own and its children's.  Returns the figures with _others, the share
+    others took; a run kept although others were busy says so in its
+    note."""
+    for attempt in range(RETRIES + 1):
+        wait_quiet(cfg)
+        m0, o0, t0 = proc.task_cpu_seconds(), proc.own_cpu_seconds(), time.monotonic()
+        fig = case.run(cfg)
+        m1, o1, t1 = proc.task_cpu_seconds(), proc.own_cpu_seconds(), time.monotonic()
+        others = max(0.0, ((m1 - m0) - (o1 - o0)) / ((os.cpu_count() or 1) * (t1 - t0)))
+        fig["_others"] = others
+        if others <= OTHERS or cfg.quiet_wait <= 0:
+            return fig
+        if attempt < RETRIES:
+            log("%s discarded: other processes took %.0f %% of the CPU time meanwhile; "
+                "again" % (what, others * 100))
+    fig["note"] = "; ".join(x for x in (fig.get("note"), "other processes took %.0f %% of "
+                                        "the CPU time during the run" % (others * 100)) if x)
+    return fig
+
+
 def run_scenario(cfg, key, title, cases):
     """Runs the cases (a case may appear twice) cfg.runs times, the order
     reversed on odd repetitions, and returns {case id: {"label", "group",
@@ -279,7 +335,7 @@ def run_scenario(cfg, key, title, cases):
                 continue
             t0 = time.monotonic()
             try:
-                fig = c.run(cfg)
+                fig = run_watched(cfg, c, "%s run %d/%d  %-40s" % (key, rep + 1, cfg.runs, c.id))
                 fig["_rep"], fig["_slot"] = rep, slot
                 r["runs"].append(fig)
                 log("%s run %d/%d  %-40s %s (%.1f s)" % (key, rep + 1, cfg.runs, c.id,
