@@ -113,21 +113,12 @@ int cli_help_alone(const char *cmd, int argc, char **argv) {
 /* Parses the decimal digits at the start of s; rejects signs and blanks.
  * A number past UINT64_MAX saturates there, so that the callers, whose
  * bounds are all lower, call it out of range rather than not a number. */
+/* The digits at the start of s; -1 when there are none. */
 static int parse_u64(const char *s, uint64_t *out, const char **end) {
-  uint64_t v = 0;
-  const char *p = s;
+  size_t n = sk_parse_u64(s, strlen(s), out);
 
-  if (*p < '0' || *p > '9')
-    return -1;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-      v = UINT64_MAX;
-    else
-      v = v * 10 + (uint64_t)(*p - '0');
-  }
-  *out = v;
-  *end = p;
-  return 0;
+  *end = s + n;
+  return n > 0 ? 0 : -1;
 }
 
 int cli_parse_uint(const char *cmd, const char *opt, const char *s,

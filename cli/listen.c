@@ -250,7 +250,7 @@ static int check(listen_opts *o, const sk_service **svc) {
                                      "raw data has no frames to time");
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
-  o->so.nodelay = !(*svc)->nagle;
+  o->so.nodelay = (*svc)->nodelay;
   o->so.handshake_timeout_ms = o->tls.handshake_timeout_ms;
   return 0;
 }

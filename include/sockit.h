@@ -49,6 +49,13 @@ extern "C" {
  * code).  Never returns NULL. */
 const char *sk_strerror(int err);
 
+/* --------------------------------------------------------------- numbers */
+
+/* Reads the decimal digits at the start of s[0..n) into *out (0 when
+ * there are none), saturating at UINT64_MAX instead of wrapping.  Returns
+ * how many digits it read.  No sign, no blanks, no base prefix. */
+size_t sk_parse_u64(const char *s, size_t n, uint64_t *out);
+
 /* ------------------------------------------------------------- addresses */
 
 typedef enum sk_transport {
@@ -159,6 +166,8 @@ typedef struct sk_decoder {
  * to go on, anything else to stop decoding (feed returns that value). */
 typedef int (*sk_message_cb)(void *arg, const char *msg, size_t len);
 
+/* Prepares d to decode f (copied); it holds no memory until a frame is
+ * cut by the end of a feed.  Release with sk_decoder_free. */
 void sk_decoder_init(sk_decoder *d, const sk_framing *f);
 
 /* Feeds data[0..len) and calls cb for every message it completes, in
@@ -263,7 +272,7 @@ typedef struct sk_peer sk_peer;
 /* What a server or client calls back.  ctx is the pointer given at start.
  * Any member may be NULL. */
 typedef struct sk_handler {
-  /* The peer is ready. */
+  /* The peer is ready: connected, and for TLS the handshake is done. */
   void (*on_open)(sk_peer *p, void *ctx);
   /* One decoded message; msg is valid only during the call. */
   void (*on_message)(sk_peer *p, const char *msg, size_t len, void *ctx);
@@ -303,6 +312,8 @@ size_t sk_peer_queued(const sk_peer *p);
  * is over its cap.  A UDP server's peers share one socket: while any of
  * them is paused, the socket is not read (the kernel drops the excess). */
 void sk_peer_pause(sk_peer *p);
+/* Undoes sk_peer_pause (reading may still wait for the peer's own queue to
+ * drain).  Both are no-ops on a closing peer and when already so. */
 void sk_peer_resume(sk_peer *p);
 
 /* Graceful end: flush the queue, then half-close (TCP/Unix shutdown) and
@@ -314,8 +325,10 @@ void sk_peer_end(sk_peer *p);
 void sk_peer_close(sk_peer *p, int reason);
 
 /* Called once a sk_peer_sendfile transfer ended: status is 0 when every
- * byte was handed to the stream, else the error that stopped it (UV_EPIPE
- * when the peer closed first); sent is the count that went out. */
+ * byte was handed to the stream; UV_EPIPE when the peer went first (it
+ * closed, or its socket failed: then it is closed with that reason, as
+ * for a failed queued write); else the file's error.  sent is the count
+ * that went out. */
 typedef void (*sk_sendfile_cb)(sk_peer *p, int status, uint64_t sent,
                                void *arg);
 
@@ -397,8 +410,11 @@ void sk_server_opts_init(sk_server_opts *opts);
  * replacing a stale one, or UDP) and serves peers through handler.  handler
  * and ctx must stay valid until the server is closed.  On success *out is
  * the server; on error nothing is left behind and the code is returned
- * (UV_EADDRINUSE, UV_EACCES, SK_EBADUDP, ...).  Like sk_client_connect, it
- * sets SIGPIPE to be ignored if its disposition is still the default. */
+ * (UV_EADDRINUSE, UV_EACCES, SK_EBADUDP, SK_ETLS when addr->tls without
+ * opts->tls, ...).  A host name is looked up synchronously: the call blocks
+ * the loop's thread until the resolver answers (give a numeric address to
+ * avoid that).  Like sk_client_connect, it sets SIGPIPE to be ignored if
+ * its disposition is still the default. */
 int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
                     const sk_server_opts *opts, const sk_handler *handler,
                     void *ctx, sk_server **out);
@@ -434,13 +450,18 @@ typedef struct sk_client_opts {
   const char *servername;
 } sk_client_opts;
 
+/* Fills opts with the defaults named above and raw framing. */
 void sk_client_opts_init(sk_client_opts *opts);
 
 /* Connects to addr and reports through handler: on_open when connected,
  * then as for a server's peers.  A connect that fails or times out calls
- * on_close(p, err) without on_open.  UDP "connects" at once (the socket is
- * bound to the remote address).  Returns 0 with *out set to the peer, or
- * an error (bad address, failed resolution) without any callback.  Like
+ * on_close(p, err) without on_open; sk_peer_error(p) then says why in
+ * words (a TLS verification failure, for one).  For TLS, on_open comes
+ * after the handshake and the certificate checks.  UDP "connects" at once
+ * (the socket is bound to the remote address).  A host name is looked up
+ * synchronously, blocking the calling thread until the resolver answers.
+ * Returns 0 with *out set to the peer, or an error (bad address, failed
+ * resolution) without any callback.  Like
  * sk_server_start, it sets SIGPIPE to be ignored if it is still at its
  * default. */
 int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
@@ -459,6 +480,8 @@ typedef enum sk_log_level {
 /* Where the library's log lines go (a line without its '\n'); NULL, the
  * default, drops them.  Lines above level are not even formatted. */
 typedef void (*sk_log_fn)(sk_log_level level, const char *line, void *arg);
+/* Sets the process-wide log sink (fn with arg) and the highest level that
+ * reaches it. */
 void sk_log_set(sk_log_fn fn, sk_log_level level, void *arg);
 
 /* -------------------------------------------------------------- services */
@@ -489,8 +512,10 @@ typedef struct sk_service {
   const char *name;
   const char *summary;
   sk_frame_mode default_mode;
-  int udp_ok;
-  int nagle; /* prefers sk_server_opts.nodelay = 0 (fan-out services) */
+  /* The sk_server_opts.nodelay this service wants: 1 for request and
+   * response (replies leave at once), 0 for fan-out (chat: many small
+   * writes merge into fewer packets). */
+  int nodelay;
   /* Creates the state; returns 0 or an error. */
   int (*create)(uv_loop_t *loop, const sk_service_opts *opts, void **state);
   /* Releases it; called after every peer closed.  May close handles. */

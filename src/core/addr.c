@@ -49,19 +49,12 @@ static int bad(const char **why, const char *what) {
 /* Parses a decimal port 0..65535 spanning all of s[0..n). */
 static int parse_port(const char *s, size_t n, uint16_t *out,
                       const char **why) {
-  unsigned long v = 0;
+  uint64_t v;
 
   if (n == 0)
     return bad(why, NO_PORT);
-  for (size_t i = 0; i < n; i++)
-    if (s[i] < '0' || s[i] > '9')
-      return bad(why, "the port is not a number");
-  while (n > 1 && s[0] == '0') /* 000080 is 80 */
-    s++, n--;
-  if (n > 5)
-    return bad(why, "port out of range (0-65535)");
-  for (size_t i = 0; i < n; i++)
-    v = v * 10 + (unsigned long)(s[i] - '0');
+  if (sk_parse_u64(s, n, &v) != n) /* 000080 is 80 */
+    return bad(why, "the port is not a number");
   if (v > 65535)
     return bad(why, "port out of range (0-65535)");
   *out = (uint16_t)v;

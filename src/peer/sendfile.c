@@ -93,12 +93,37 @@ static void send_work(uv_work_t *req) {
   }
 }
 
+/* Whether an error of sendfile(2) is the socket's (the peer's), not the
+ * file's: sendfile reports both sides alike. */
+static bool socket_error(int err) {
+  switch (err) {
+  case UV_EPIPE:
+  case UV_ECONNRESET:
+  case UV_ECONNABORTED:
+  case UV_ETIMEDOUT:
+  case UV_EHOSTUNREACH:
+  case UV_ENETUNREACH:
+  case UV_ENETDOWN:
+  case UV_ENOTCONN:
+    return true;
+  default:
+    return false;
+  }
+}
+
 static void send_done(uv_work_t *req, int status) {
   sk__sendfile *j = SK__CONTAINER_OF(req, sk__sendfile, work);
 
   j->busy = false;
   if (j->conn == NULL || atomic_load(&j->cancel)) {
     finish(j, UV_EPIPE);
+    return;
+  }
+  if (socket_error(j->err)) {
+    /* The peer failed, as a queued write would have: it closes with the
+     * reason, and the transfer ends with UV_EPIPE (see sk__sendfile_cancel,
+     * which the close calls). */
+    sk_peer_close(&j->conn->base, j->err);
     return;
   }
   finish(j, status < 0 ? status : j->err);

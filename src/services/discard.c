@@ -28,6 +28,6 @@ const sk_service sk__service_discard = {
     .name = "discard",
     .summary = "read and drop everything (-v logs bytes per connection)",
     .default_mode = SK_FRAME_RAW,
-    .udp_ok = 1,
+    .nodelay = 1,
     .handler = &discard_handler,
 };

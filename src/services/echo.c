@@ -13,6 +13,6 @@ const sk_service sk__service_echo = {
     .name = "echo",
     .summary = "send every message back to its sender",
     .default_mode = SK_FRAME_RAW,
-    .udp_ok = 1,
+    .nodelay = 1,
     .handler = &echo_handler,
 };

@@ -259,25 +259,6 @@ static void in_fs_cb(uv_fs_t *req) {
  * sk_peer_sendfile: zero-copy on a plain socket, through the stream for
  * TLS. */
 
-/* Whether an error of a transfer is the socket's (the client's), not the
- * file's: sendfile reports both sides alike. */
-static bool socket_error(int err) {
-  switch (err) {
-  case UV_EPIPE:
-  case UV_ECONNRESET:
-  case UV_ECONNABORTED:
-  case UV_ETIMEDOUT:
-  case UV_EHOSTUNREACH:
-  case UV_ENETUNREACH:
-  case UV_ENETDOWN:
-  case UV_ENOTCONN:
-  case UV_ECANCELED:
-    return true;
-  default:
-    return false;
-  }
-}
-
 static void sent_cb(sk_peer *p, int status, uint64_t sent, void *arg) {
   stdio_svc *st = arg;
 
@@ -293,8 +274,8 @@ static void sent_cb(sk_peer *p, int status, uint64_t sent, void *arg) {
   }
   if (st->finishing)
     return;
-  if (socket_error(status)) {
-    /* The socket refused, not stdin, and nothing more of stdin goes out;
+  if (status == UV_EPIPE) {
+    /* The peer is gone, not stdin, and nothing more of stdin goes out;
      * the peer's own close reports why. */
     st->in_eof = true;
     return;
@@ -578,7 +559,7 @@ const sk_service sk__service_stdio = {
     .name = "stdio",
     .summary = "received data to stdout, stdin to the peer (like netcat)",
     .default_mode = SK_FRAME_RAW,
-    .udp_ok = 1,
+    .nodelay = 1,
     .create = stdio_create,
     .destroy = stdio_destroy,
     .handler = &stdio_handler,

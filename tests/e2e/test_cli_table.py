@@ -157,7 +157,7 @@ CASES = [
     bad_framing("connect", "LINE", LOCAL),
     bad_framing("bench", "raw:4", LOCAL),
     bad_framing("bench", "len:0", LOCAL),
-    usage("bench", ["--mode", "nope", LOCAL], r"unknown mode 'nope' \(echo, stream, udp, chat\)"),
+    usage("bench", ["--mode", "nope", LOCAL], r"unknown mode 'nope' \(echo, stream, udp, chat, connect\)"),
     usage("bench", ["--mode", "", LOCAL], r"unknown mode '' "),
 
     # -------------------------------------------- options missing their value
