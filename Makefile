@@ -101,6 +101,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 	  sockit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/sockit.pc
 
 lint:
+	@sh scripts/deps.sh lint
 	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli

@@ -54,6 +54,7 @@ typedef struct connect_job {
   cli_common c;
   char where[SK_ADDR_STRLEN];
   char why[512]; /* why the peer closed, when more than its code says */
+  bool heard;    /* a message came from the server */
   cli_tls tls;
   sk_tls *tls_ctx;
   sk_transport transport;
@@ -129,6 +130,7 @@ static void st_open(sk_peer *p, void *ctx) {
 static void st_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   connect_job *j = ctx;
 
+  j->heard = true;
   j->svc->handler->on_message(p, msg, len, j->state);
 }
 
@@ -144,10 +146,16 @@ static void st_drain(sk_peer *p, void *ctx) {
   j->svc->handler->on_drain(p, j->state);
 }
 
-/* Keeps the words of why p closed: they are gone after on_close. */
+/* Keeps the words of why p closed: they are gone after on_close.  A TLS
+ * failure before the server said anything is a failed connect: in TLS 1.3
+ * a server refuses a client certificate only after the client's side of
+ * the handshake is done. */
 static void keep_why(connect_job *j, sk_peer *p, int reason) {
-  if (reason != 0)
-    snprintf(j->why, sizeof(j->why), "%s", sk_peer_error(p));
+  if (reason == 0)
+    return;
+  snprintf(j->why, sizeof(j->why), "%s", sk_peer_error(p));
+  if (reason == SK_ETLS && !j->heard)
+    j->opened = false;
 }
 
 static void st_close(sk_peer *p, int reason, void *ctx) {
@@ -218,6 +226,7 @@ static void send_open(sk_peer *p, void *ctx) {
 static void send_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   connect_job *j = ctx;
 
+  j->heard = true;
   fwrite(msg, 1, len, stdout);
   if (j->c.framing.mode != SK_FRAME_RAW)
     fputc('\n', stdout);

@@ -3,7 +3,8 @@
 # Called by make; safe to run again.  Not root: prints the apt-get line.
 # Extras on request: `sh scripts/deps.sh fuzz` adds clang and libFuzzer
 # (make fuzz), so that plain `make test` never waits for them;
-# `sh scripts/deps.sh valgrind` adds valgrind (make test-valgrind).
+# `sh scripts/deps.sh valgrind` adds valgrind (make test-valgrind);
+# `sh scripts/deps.sh lint` adds clang-format and cppcheck (make lint).
 set -eu
 # The tests talk to real peers: socat, OpenBSD nc, openssl s_client and
 # s_server, Python's ssl module with certificates from trustme.
@@ -13,8 +14,9 @@ for extra in "$@"; do
   case $extra in
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
   valgrind) pkgs="$pkgs valgrind" ;;
+  lint) pkgs="$pkgs clang-format cppcheck" ;;
   *)
-    echo "scripts/deps.sh: unknown extra '$extra' (known: fuzz, valgrind)" >&2
+    echo "scripts/deps.sh: unknown extra '$extra' (known: fuzz, valgrind, lint)" >&2
     exit 2
     ;;
   esac

@@ -13,6 +13,18 @@
 #define SK__CONTAINER_OF(ptr, type, member)                                    \
   ((type *)((char *)(ptr)-offsetof(type, member)))
 
+/* Deferral (defer.c): fn(d) runs once from the loop's next idle phase
+ * after sk__defer_arm, never inside the caller.  The handle inside must be
+ * closed (sk__defer_close; cb gets &d->idle) before d's memory goes. */
+typedef struct sk__defer {
+  uv_idle_t idle;
+  void (*fn)(struct sk__defer *d);
+} sk__defer;
+
+void sk__defer_init(uv_loop_t *loop, sk__defer *d, void (*fn)(sk__defer *d));
+void sk__defer_arm(sk__defer *d);
+void sk__defer_close(sk__defer *d, uv_close_cb cb);
+
 /* Logging: sk__log formats only when the level is enabled. */
 bool sk__log_enabled(sk_log_level level);
 void sk__log(sk_log_level level, const char *fmt, ...)

@@ -21,7 +21,7 @@ typedef struct udp_peer {
   uv_udp_t *udp;          /* the socket */
   struct udp_peer *hnext; /* server: next in the hash bucket / reap list */
   size_t queued;          /* client: bytes in uv_udp_send requests */
-  uv_timer_t *open_timer; /* client: on_open from the loop, not inside */
+  sk__defer *opening;     /* client: on_open from the loop, not inside */
   struct sockaddr_storage addr; /* server: the remote address */
 } udp_peer;
 
@@ -32,7 +32,8 @@ struct sk__udp_table {
   udp_peer **buckets;
   unsigned nbuckets;
   udp_peer *reap;
-  uv_idle_t reaper;
+  sk__defer reaper;
+  sk_server *server;
   size_t queued;   /* bytes in uv_udp_send requests */
   unsigned paused; /* peers paused; no receiving while > 0 */
 };
@@ -273,10 +274,9 @@ static void udp_pause(sk_peer *p, bool paused) {
 
 /* ------------------------------------------------------------- closing */
 
-static void reap_cb(uv_idle_t *idle) {
-  sk_server *s = idle->data;
+static void reap_cb(sk__defer *d) {
+  sk_server *s = SK__CONTAINER_OF(d, sk__udp_table, reaper)->server;
 
-  uv_idle_stop(idle);
   while (s->udp->reap != NULL) {
     udp_peer *p = s->udp->reap;
     s->udp->reap = p->hnext;
@@ -302,9 +302,9 @@ static void udp_close(sk_peer *p) {
   if (p->user_paused && s != NULL)
     udp_pause(p, false);
   if (s == NULL) {
-    if (up->open_timer != NULL) {
-      uv_close((uv_handle_t *)up->open_timer, sk__free_handle);
-      up->open_timer = NULL;
+    if (up->opening != NULL) {
+      sk__defer_close(up->opening, sk__free_handle); /* idle is first */
+      up->opening = NULL;
     }
     uv_close((uv_handle_t *)up->udp, client_closed);
     return;
@@ -316,7 +316,7 @@ static void udp_close(sk_peer *p) {
   unhash(s, up);
   up->hnext = s->udp->reap;
   s->udp->reap = up;
-  uv_idle_start(&s->udp->reaper, reap_cb);
+  sk__defer_arm(&s->udp->reaper);
 }
 
 static void udp_end(sk_peer *p) {
@@ -345,7 +345,7 @@ void sk__udp_server_close(sk_server *s) {
 }
 
 void sk__udp_server_close_reaper(sk_server *s) {
-  uv_close((uv_handle_t *)&s->udp->reaper, sk__server_handle_closed);
+  sk__defer_close(&s->udp->reaper, sk__server_handle_closed);
 }
 
 void sk__udp_server_free(sk_server *s) {
@@ -382,8 +382,9 @@ int sk__udp_server_start(sk_server *s, const struct sockaddr *sa) {
   if (err)
     return err;
   sk__addr_set_bound(&s->addr, (struct sockaddr *)&ss);
-  uv_idle_init(s->loop, &s->udp->reaper);
-  s->udp->reaper.data = s;
+  sk__defer_init(s->loop, &s->udp->reaper, reap_cb);
+  s->udp->reaper.idle.data = s;
+  s->udp->server = s;
   s->handles_open++;
   return 0;
 }
@@ -404,12 +405,12 @@ static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   sk__read_release(buf);
 }
 
-static void client_open(uv_timer_t *t) {
-  udp_peer *up = t->data;
+static void client_open(sk__defer *d) {
+  udp_peer *up = d->idle.data;
   sk_peer *p = &up->base;
 
-  uv_close((uv_handle_t *)t, sk__free_handle);
-  up->open_timer = NULL;
+  sk__defer_close(d, sk__free_handle);
+  up->opening = NULL;
   p->state = SK__PEER_OPEN;
   p->opened = true;
   if (p->handler->on_open != NULL)
@@ -429,7 +430,7 @@ int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
     return SK_EBADUDP;
   up = calloc(1, sizeof(*up));
   if (up == NULL || (up->udp = malloc(sizeof(*up->udp))) == NULL ||
-      (up->open_timer = malloc(sizeof(*up->open_timer))) == NULL) {
+      (up->opening = malloc(sizeof(*up->opening))) == NULL) {
     if (up != NULL)
       free(up->udp);
     free(up);
@@ -442,13 +443,13 @@ int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
   up->udp->data = p;
   /* on_open comes from the loop, as a stream client's does, never from
    * inside sk_client_connect. */
-  uv_timer_init(loop, up->open_timer);
-  up->open_timer->data = up;
+  sk__defer_init(loop, up->opening, client_open);
+  up->opening->idle.data = up;
   err = uv_udp_connect(up->udp, sa);
   if (err == 0)
     err = uv_udp_recv_start(up->udp, sk__read_alloc, client_recv);
   if (err == 0)
-    err = uv_timer_start(up->open_timer, client_open, 0, 0);
+    sk__defer_arm(up->opening);
   if (err) {
     p->handler = &no_handler; /* an error return calls no callback */
     sk_peer_close(p, err);

@@ -80,7 +80,7 @@ typedef struct tls_stream {
   int write_err;         /* a lower write failed: every later write fails */
   int lower_end;         /* the lower stream's UV_EOF or error; 0 before */
   unsigned pending_closes;
-  uv_idle_t defer; /* runs deferred completions and reads */
+  sk__defer defer; /* runs deferred completions and reads */
   unsigned char sniff[SNIFF_LEN];
   unsigned sniffed;
   bool handshake_done;
@@ -798,10 +798,9 @@ static int tls_read_stop(sk__stream *s) {
 
 /* ---------------------------------------------------- deferral, closing */
 
-static void defer_cb(uv_idle_t *h) {
-  tls_stream *st = h->data;
+static void defer_cb(sk__defer *d) {
+  tls_stream *st = d->idle.data;
 
-  uv_idle_stop(h);
   if (st->defer_open) {
     st->defer_open = false;
     open_done(st, 0);
@@ -813,7 +812,7 @@ static void defer_cb(uv_idle_t *h) {
 
 static void defer_start(tls_stream *st) {
   if (!st->closing)
-    uv_idle_start(&st->defer, defer_cb);
+    sk__defer_arm(&st->defer);
 }
 
 static void lower_shutdown_cb(sk__stream *lower, int status) {
@@ -899,7 +898,7 @@ static void tls_close(sk__stream *s) {
     return;
   st->closing = true;
   st->pending_closes = 2;
-  uv_close((uv_handle_t *)&st->defer, defer_closed);
+  sk__defer_close(&st->defer, defer_closed);
   sk__stream_close(st->lower);
 }
 
@@ -1056,8 +1055,8 @@ sk__stream *sk__stream_tls_new(sk__stream *lower, sk_tls *tls,
     goto free_st;
   /* Nothing can fail past this point: the idle handle, once initialised,
    * must be closed before the memory goes. */
-  uv_idle_init(lower->loop, &st->defer);
-  st->defer.data = st;
+  sk__defer_init(lower->loop, &st->defer, defer_cb);
+  st->defer.idle.data = st;
   st->base.ops = &tls_ops;
   st->base.loop = lower->loop;
   st->lower = lower;
