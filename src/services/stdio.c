@@ -17,14 +17,14 @@
 #include <unistd.h>
 
 typedef struct node {
-  struct node *prev, *next;
+  sk__list link; /* in the service's list of peers, newest first */
   sk_peer *peer;
 } node;
 
 typedef struct stdio_svc {
   uv_loop_t *loop;
   sk_service_opts o;
-  node *first;
+  sk__list peers;
   unsigned npeers;
   bool had_peer;
 
@@ -41,6 +41,7 @@ typedef struct stdio_svc {
   sk_peer *sending;  /* stdin goes to it by sk_peer_sendfile, or NULL */
   bool send_pending; /* a transfer's callback is still to come */
   sk_decoder in_dec;
+  sk_framing out_framing; /* raw, or lines for line and len framing */
 
   /* stdout */
   sk__stream *out;
@@ -54,6 +55,18 @@ typedef struct stdio_svc {
   bool finishing, finished, destroyed;
   int status;
 } stdio_svc;
+
+static node *node_at(const sk__list *l) {
+  return l != NULL ? sk__list_entry(l, node, link) : NULL;
+}
+
+static node *first_node(const stdio_svc *st) {
+  return node_at(sk__list_first(&st->peers));
+}
+
+static node *next_node(const stdio_svc *st, const node *n) {
+  return node_at(sk__list_next(&st->peers, &n->link));
+}
 
 static void update_stdin(stdio_svc *st);
 static void restart_linger(stdio_svc *st);
@@ -78,7 +91,7 @@ static void finish(stdio_svc *st, int status) {
   st->status = status;
   uv_timer_stop(&st->linger);
   update_stdin(st);
-  for (node *n = st->first; n != NULL; n = n->next)
+  for (node *n = first_node(st); n != NULL; n = next_node(st, n))
     sk_peer_close(n->peer, SK_ECLOSED);
   check_done(st);
 }
@@ -97,7 +110,7 @@ static void out_error(sk__wq *q, int err) {
 
 static void set_peers_paused(stdio_svc *st, bool paused) {
   st->out_blocked = paused;
-  for (node *n = st->first; n != NULL; n = n->next) {
+  for (node *n = first_node(st); n != NULL; n = next_node(st, n)) {
     if (paused)
       sk_peer_pause(n->peer);
     else
@@ -132,20 +145,21 @@ static void write_file(stdio_svc *st, const uv_buf_t *bufs, unsigned n) {
 }
 
 static void out_write(stdio_svc *st, const char *msg, size_t len) {
-  uv_buf_t bufs[2];
-  unsigned n = 0;
-  int err;
+  char hdr[SK_FRAME_HEADER_MAX];
+  uv_buf_t bufs[3];
+  int n, err;
 
   if (st->out_broken)
     return;
-  bufs[n++] = uv_buf_init((char *)msg, (unsigned)len);
-  if (st->o.framing.mode != SK_FRAME_RAW)
-    bufs[n++] = uv_buf_init("\n", 1);
+  /* Messages are printed raw, or as lines whatever their framing. */
+  n = sk__frame_bufs(&st->out_framing, msg, len, hdr, bufs);
+  if (n <= 0)
+    return;
   if (!st->out_stream) {
-    write_file(st, bufs, n);
+    write_file(st, bufs, (unsigned)n);
     return;
   }
-  err = sk__wq_write(&st->out_q, bufs, n);
+  err = sk__wq_write(&st->out_q, bufs, (unsigned)n);
   if (err) {
     out_error(&st->out_q, err);
     return;
@@ -159,7 +173,7 @@ static void out_write(stdio_svc *st, const char *msg, size_t len) {
 static int send_line(void *arg, const char *msg, size_t len) {
   stdio_svc *st = arg;
 
-  for (node *n = st->first; n != NULL; n = n->next) {
+  for (node *n = first_node(st); n != NULL; n = next_node(st, n)) {
     int err = sk_peer_send(n->peer, msg, len);
     if (err == SK_EFRAMETOOBIG)
       return err; /* the same for every peer: stdin is at fault */
@@ -168,7 +182,7 @@ static int send_line(void *arg, const char *msg, size_t len) {
 }
 
 static bool peers_full(const stdio_svc *st) {
-  for (const node *n = st->first; n != NULL; n = n->next)
+  for (const node *n = first_node(st); n != NULL; n = next_node(st, n))
     if (!sk_peer_writable(n->peer, 0))
       return true;
   return false;
@@ -195,7 +209,7 @@ static void stdin_eof(stdio_svc *st) {
     return;
   }
   update_stdin(st);
-  for (node *n = st->first; n != NULL; n = n->next)
+  for (node *n = first_node(st); n != NULL; n = next_node(st, n))
     if (sk_peer_transport(n->peer) != SK_UDP)
       sk_peer_end(n->peer);
   restart_linger(st);
@@ -363,10 +377,7 @@ static void stdio_open(sk_peer *p, void *ctx) {
     return;
   }
   n->peer = p;
-  n->next = st->first;
-  if (st->first != NULL)
-    st->first->prev = n;
-  st->first = n;
+  sk__list_insert_after(&st->peers, &n->link);
   st->npeers++;
   st->had_peer = true;
   sk_peer_set_data(p, n);
@@ -424,12 +435,7 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
   }
   if (st->sending == p)
     st->sending = NULL;
-  if (n->prev != NULL)
-    n->prev->next = n->next;
-  else
-    st->first = n->next;
-  if (n->next != NULL)
-    n->next->prev = n->prev;
+  sk__list_remove(&n->link);
   free(n);
   st->npeers--;
   st->in_blocked = peers_full(st); /* the full one may have left */
@@ -488,6 +494,9 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   sk_framing_parse(&lines, "line");
   lines.max_frame = o->framing.max_frame;
   sk_decoder_init(&st->in_dec, &lines);
+  sk__list_init(&st->peers);
+  st->out_framing = o->framing.mode == SK_FRAME_RAW ? o->framing : lines;
+  st->out_framing.max_frame = SIZE_MAX; /* what came in may go out */
   st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
   st->in = open_stream(st, STDIN_FILENO, true);
   st->in_stream = st->in != NULL;
