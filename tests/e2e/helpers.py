@@ -181,6 +181,10 @@ class Addr:
         self.host = None
         self.port = None
         self.path = None
+        # TLS rides on TCP or Unix: the socket address is the same.
+        self.tls = text.startswith("tls")
+        if text.startswith("tls+unix:"):
+            text = text[len("tls+"):]
         if text.startswith("unix:"):
             self.transport = "unix"
             path = text[len("unix:"):]
@@ -188,10 +192,10 @@ class Addr:
                 path = path[2:]
             self.path = path
             return
-        m = re.fullmatch(r"(tcp|udp)://(\[[^\]]+\]|[^:\[\]]+):(\d+)", text)
+        m = re.fullmatch(r"(tcp|udp|tls)://(\[[^\]]+\]|[^:\[\]]+):(\d+)", text)
         if not m:
             raise ValueError("cannot parse address %r" % text)
-        self.transport = m.group(1)
+        self.transport = "tcp" if m.group(1) == "tls" else m.group(1)
         host = m.group(2)
         if host.startswith("["):
             host = host[1:-1]
