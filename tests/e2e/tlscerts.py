@@ -139,16 +139,14 @@ class TAddr(helpers.Addr):
     address as printed."""
 
     def __init__(self, text):
-        self.tls = False
         inner = text
         if text.startswith("tls://"):
             inner = "tcp://" + text[len("tls://"):]
-            self.tls = True
         elif text.startswith("tls+unix:"):
             inner = "unix:" + text[len("tls+unix:"):]
-            self.tls = True
         super().__init__(inner)
         self.text = text
+        self.tls = inner != text
 
 
 # ------------------------------------------------------------ TLS clients
