@@ -7,9 +7,10 @@
 # `sh scripts/deps.sh lint` adds clang-format and cppcheck (make lint).
 set -eu
 # The tests talk to real peers: socat, OpenBSD nc, openssl s_client and
-# s_server, Python's ssl module with certificates from trustme.
+# s_server, Python's ssl module with certificates from trustme; ss (iproute2)
+# reads listen backlogs.
 pkgs="build-essential pkg-config libuv1-dev libcmocka-dev libssl-dev openssl
-      python3 python3-pytest python3-trustme socat netcat-openbsd"
+      python3 python3-pytest python3-trustme socat netcat-openbsd iproute2"
 for extra in "$@"; do
   case $extra in
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
