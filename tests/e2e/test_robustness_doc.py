@@ -66,6 +66,17 @@ AREAS = [
      "a client killed mid-frame, a reset (SO_LINGER 0), a half-close, writes "
      "to a closed peer (SIGPIPE), SIGTERM under load: no crash, the others "
      "unaffected, queued replies flushed on a graceful stop, exit 0"),
+    ("Hostile TLS peers",
+     [("test_tls.py", "verification_failure or plain_listener or tls_listener "
+       "or mutual_tls or handshake_timeout or reset_mid_handshake or pin or "
+       "no_tls_over_udp")],
+     [],
+     "a certificate from an unknown CA, for other names, expired, a wrong "
+     "pin, a missing or foreign client certificate, a peer not speaking TLS "
+     "(either way round): one line naming the reason and exit 1 for the "
+     "client, a -v log line for the server, which goes on serving; a "
+     "handshake that does not finish within --handshake-timeout (10 s) is "
+     "closed; resets in the middle of a handshake harm nobody else"),
     ("Nothing lost",
      [("test_nothing_lost.py", None), ("test_concurrency.py", None)],
      [],
