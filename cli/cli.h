@@ -116,6 +116,19 @@ typedef struct cli_tls {
     "alpn", required_argument, NULL, OPT_ALPN                                  \
   }
 
+/* The help lines of the client TLS options, for connect and bench. */
+#define CLI_TLS_CLIENT_HELP                                                    \
+  "TLS (tls:// addresses; the server's certificate is verified by "            \
+  "default):\n"                                                                \
+  "      --ca FILE          trust the CAs in FILE (PEM) instead of the\n"      \
+  "                         system's\n"                                        \
+  "      --pin sha256:HEX   accept exactly the certificate with this\n"        \
+  "                         fingerprint (a self-signed server's)\n"            \
+  "      --insecure         verify nothing (says so on stderr)\n"              \
+  "      --cert FILE        client certificate (PEM), with --key FILE\n"       \
+  "      --key FILE\n"                                                         \
+  "      --alpn LIST        offer these ALPN protocols (comma-separated)\n"
+
 void cli_tls_init(cli_tls *t);
 /* 1 when opt was a TLS option (taken), 0 when not, 2 on a bad value
  * (already reported). */

@@ -130,50 +130,19 @@ static const char *uvs_error(const sk__stream *s) {
   return NULL;
 }
 
-static const sk__stream_ops tcp_ops = {
-    .name = "tcp",
-    .open = NULL,
-    .read_start = uvs_read_start,
-    .read_stop = uvs_read_stop,
-    .try_write = uvs_try_write,
-    .write = uvs_write,
-    .shutdown = uvs_shutdown,
-    .close = uvs_close,
-    .fileno = uvs_fileno,
-    .peername = uvs_peername,
-    .describe = uvs_describe,
-    .error = uvs_error,
-};
+/* The three kinds differ only in name: libuv's stream calls serve all. */
+#define UV_STREAM_OPS(kind)                                                    \
+  {                                                                            \
+    .name = kind, .open = NULL, .read_start = uvs_read_start,                  \
+    .read_stop = uvs_read_stop, .try_write = uvs_try_write,                    \
+    .write = uvs_write, .shutdown = uvs_shutdown, .close = uvs_close,          \
+    .fileno = uvs_fileno, .peername = uvs_peername, .describe = uvs_describe,  \
+    .error = uvs_error,                                                        \
+  }
 
-static const sk__stream_ops pipe_ops = {
-    .name = "unix",
-    .open = NULL,
-    .read_start = uvs_read_start,
-    .read_stop = uvs_read_stop,
-    .try_write = uvs_try_write,
-    .write = uvs_write,
-    .shutdown = uvs_shutdown,
-    .close = uvs_close,
-    .fileno = uvs_fileno,
-    .peername = uvs_peername,
-    .describe = uvs_describe,
-    .error = uvs_error,
-};
-
-static const sk__stream_ops tty_ops = {
-    .name = "tty",
-    .open = NULL,
-    .read_start = uvs_read_start,
-    .read_stop = uvs_read_stop,
-    .try_write = uvs_try_write,
-    .write = uvs_write,
-    .shutdown = uvs_shutdown,
-    .close = uvs_close,
-    .fileno = uvs_fileno,
-    .peername = uvs_peername,
-    .describe = uvs_describe,
-    .error = uvs_error,
-};
+static const sk__stream_ops tcp_ops = UV_STREAM_OPS("tcp");
+static const sk__stream_ops pipe_ops = UV_STREAM_OPS("unix");
+static const sk__stream_ops tty_ops = UV_STREAM_OPS("tty");
 
 static sk__stream *stream_new(uv_loop_t *loop, bool tcp) {
   uv_stream_impl *u = calloc(1, sizeof(*u));

@@ -18,7 +18,6 @@ import faulthandler
 import glob
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -104,32 +103,7 @@ def start_server(sockit):
         return srv
 
     yield start
-
-    problems = []
-    for srv in reversed(servers):
-        if not srv.expect_clean_exit:
-            srv.kill()
-            continue
-        if srv.proc.poll() is None:
-            srv.signal(signal.SIGTERM)
-        try:
-            rc = srv.proc.wait(helpers.scaled(helpers.EXIT_TIMEOUT))
-        except Exception:
-            srv.kill()
-            problems.append("server %s ignored SIGTERM for %.0f s"
-                            % (srv.addr, helpers.scaled(helpers.EXIT_TIMEOUT)))
-            continue
-        finally:
-            if srv.proc.stdin:
-                srv.proc.stdin.close()
-        srv.finish_drains()
-        if rc != 0:
-            problems.append("server %s exited %r (SIGTERM must give 0); stderr:\n%s"
-                            % (srv.addr, rc, srv.stderr_text()))
-        report = srv.sanitizer_report()
-        if report:
-            problems.append("sanitizer report from server %s:\n%s" % (srv.addr, report))
-    assert not problems, "\n".join(problems)
+    helpers.stop_servers(servers)
 
 
 @pytest.fixture

@@ -407,6 +407,38 @@ class Server(Proc):
         self.kill()
 
 
+def stop_servers(servers):
+    """The teardown of every fixture that starts servers: each one still
+    running gets SIGTERM and must exit 0 (bounded), and none may have
+    printed a sanitizer report; one that a test ended on purpose
+    (expect_clean_exit False) is killed.  Asserts, listing every problem."""
+    problems = []
+    for srv in reversed(servers):
+        if not getattr(srv, "expect_clean_exit", True):
+            srv.kill()
+            continue
+        if srv.proc.poll() is None:
+            srv.signal(signal.SIGTERM)
+        try:
+            rc = srv.proc.wait(scaled(EXIT_TIMEOUT))
+        except subprocess.TimeoutExpired:
+            srv.kill()
+            problems.append("server %s ignored SIGTERM for %.0f s"
+                            % (srv.addr, scaled(EXIT_TIMEOUT)))
+            continue
+        finally:
+            if srv.proc.stdin:
+                srv.proc.stdin.close()
+        srv.finish_drains()
+        if rc != 0:
+            problems.append("server %s exited %r (SIGTERM must give 0); stderr:\n%s"
+                            % (srv.addr, rc, srv.stderr_text()))
+        report = srv.sanitizer_report()
+        if report:
+            problems.append("sanitizer report from server %s:\n%s" % (srv.addr, report))
+    assert not problems, "\n".join(problems)
+
+
 def run_sockit(args, input=None, timeout=20.0):
     """Runs sockit to completion; returns CompletedProcess (bytes)."""
     timeout = scaled(timeout)

@@ -283,25 +283,7 @@ def tls_server(sockit):
         return srv
 
     yield start
-
-    problems = []
-    for srv in reversed(servers):
-        if srv.proc.poll() is None:
-            srv.signal(signal.SIGTERM)
-        try:
-            rc = srv.proc.wait(helpers.scaled(helpers.EXIT_TIMEOUT))
-        except subprocess.TimeoutExpired:
-            srv.kill()
-            problems.append("server %s ignored SIGTERM" % srv.addr)
-            continue
-        srv.finish_drains()
-        if rc != 0:
-            problems.append("server %s exited %r (SIGTERM must give 0); stderr:\n%s"
-                            % (srv.addr, rc, srv.stderr_text()))
-        report = srv.sanitizer_report()
-        if report:
-            problems.append("sanitizer report from server %s:\n%s" % (srv.addr, report))
-    assert not problems, "\n".join(problems)
+    helpers.stop_servers(servers)
 
 
 # ------------------------------------------------- a Python TLS server
