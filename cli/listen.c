@@ -329,6 +329,11 @@ int cli_listen(int argc, char **argv) {
   sk_addr_format(&o.addrs[0], where, sizeof(where));
   if (j.svc->create != NULL && (err = j.svc->create(&j.loop, &svo, &j.state))) {
     cli_error("listen %s: %s", where, sk_strerror(err));
+    if (o.so.tls != NULL)
+      sk_tls_unref(o.so.tls);
+    uv_run(&j.loop, UV_RUN_DEFAULT); /* whatever create began to close */
+    uv_loop_close(&j.loop);
+    free(o.addrs);
     return 1;
   }
   /* Signals are caught before the first "listening on" line: a script

@@ -66,22 +66,30 @@ static void check_parsed(const sk_addr *a, const char *text) {
 }
 
 /* The parsed fields are the ones written in the text: the scheme gives
- * the transport, a Unix path follows "unix:" or "unix://", and for TCP and
- * UDP the text ends with ":PORT" (or is PORT alone), PORT written in
- * decimal, after HOST, [HOST] or nothing for 127.0.0.1. */
+ * the transport (and TLS: "tls://", "tls+unix:"), a Unix path follows
+ * "unix:" or "unix://", and for TCP and UDP the text ends with ":PORT" (or
+ * is PORT alone), PORT written in decimal, after HOST, [HOST] or nothing
+ * for 127.0.0.1. */
 static void check_matches_text(const sk_addr *a, const char *text) {
   const char *rest = text, *colon;
   size_t hn = strlen(a->host), before;
   unsigned long port = 0;
   sk_transport want = SK_TCP;
+  int tls =
+      strncmp(text, "tls://", 6) == 0 || strncmp(text, "tls+unix:", 9) == 0;
 
+  if (a->tls != tls)
+    FAIL("\"%s\" parsed with tls %d", text, a->tls);
+  if (strncmp(text, "tls+", 4) == 0)
+    text += 4;
   if (strncmp(text, "unix:", 5) == 0) {
     rest = text + (strncmp(text, "unix://", 7) == 0 ? 7 : 5);
     if (a->transport != SK_UNIX || strcmp(a->path, rest) != 0)
       FAIL("\"%s\" parsed to path \"%s\"", text, a->path);
     return;
   }
-  if (strncmp(text, "tcp://", 6) == 0 || strncmp(text, "udp://", 6) == 0) {
+  if (strncmp(text, "tcp://", 6) == 0 || strncmp(text, "udp://", 6) == 0 ||
+      strncmp(text, "tls://", 6) == 0) {
     want = text[0] == 'u' ? SK_UDP : SK_TCP;
     rest = text + 6;
   }
@@ -106,7 +114,7 @@ static void check_matches_text(const sk_addr *a, const char *text) {
 }
 
 static bool same_addr(const sk_addr *a, const sk_addr *b) {
-  if (a->transport != b->transport)
+  if (a->transport != b->transport || a->tls != b->tls)
     return false;
   if (a->transport == SK_UNIX)
     return strcmp(a->path, b->path) == 0;

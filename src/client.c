@@ -202,8 +202,8 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   err = dial_new(loop, addr, opts, &d);
   if (err)
     return err;
-  c = sk__conn_new_dialing(loop, addr->transport, &opts->framing,
-                           opts->max_queue, handler, ctx, d);
+  c = sk__conn_new_dialing(addr->transport, &opts->framing, opts->max_queue,
+                           handler, ctx, d);
   if (c == NULL) {
     dial_free(d);
     return UV_ENOMEM;

@@ -184,9 +184,10 @@ struct sk_peer {
   sk__peer_state state;
   sk_transport transport;
   bool tls;
-  bool opened;      /* on_open was called */
-  bool user_paused; /* sk_peer_pause */
-  bool counted;     /* in its server's count of connections */
+  bool opened;       /* on_open was called */
+  bool user_paused;  /* sk_peer_pause */
+  bool counted;      /* in its server's count of connections */
+  bool transferring; /* sk_peer_sendfile runs: busy, never idle */
   const sk_handler *handler;
   void *ctx;
   void *data;
@@ -224,9 +225,9 @@ typedef struct sk__dial sk__dial;
 sk__conn *sk__conn_new(sk__stream *stream, sk_transport t, const sk_framing *f,
                        size_t max_queue, const sk_handler *h, void *ctx);
 /* A client's stream peer with no stream yet: dial connects it. */
-sk__conn *sk__conn_new_dialing(uv_loop_t *loop, sk_transport t,
-                               const sk_framing *f, size_t max_queue,
-                               const sk_handler *h, void *ctx, sk__dial *d);
+sk__conn *sk__conn_new_dialing(sk_transport t, const sk_framing *f,
+                               size_t max_queue, const sk_handler *h, void *ctx,
+                               sk__dial *d);
 static inline sk_peer *sk__conn_peer(sk__conn *c) {
   return (sk_peer *)c;
 }
@@ -328,13 +329,6 @@ void sk__server_peer_closed(sk_peer *p);
 void sk__server_touch(sk_peer *p);
 /* The peer with the oldest activity, or NULL. */
 sk_peer *sk__server_oldest(sk_server *s);
-
-/* UDP servers and clients (udp.c). */
-int sk__udp_server_start(sk_server *s, const struct sockaddr *sa);
-int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
-                   const sk_client_opts *opts, const sk_handler *h, void *ctx,
-                   sk_peer **out);
-void sk__udp_server_close(sk_server *s);
 
 uint64_t sk__now(uv_loop_t *loop);
 

@@ -81,7 +81,9 @@ static void idle_cb(uv_timer_t *t) {
 
   while (p != NULL && p->last_active + limit <= now) {
     sk_peer *next = next_peer(s, p);
-    if (p->state != SK__PEER_CLOSING && p->opened)
+    if (p->transferring) /* a file is going out: that is activity */
+      sk__server_touch(p);
+    else if (p->state != SK__PEER_CLOSING && p->opened)
       sk_peer_close(p, SK_EIDLE);
     p = next;
   }

@@ -101,6 +101,8 @@ static void conn_close(sk_peer *p) {
     sk__peer_set_error(p, c->stream->ops->error(c->stream));
   log_close(p, p->close_reason);
   stop_open_timer(c);
+  if (p->server != NULL) /* its frame clock must not outlive it */
+    sk__server_frame_forget(p, &c->fc);
   c->wq.dead = true; /* nothing more goes out */
   if (c->job != NULL)
     sk__sendfile_cancel(c);
@@ -178,6 +180,8 @@ static void wq_error(sk__wq *q, int err) {
 static void wq_drain(sk__wq *q) {
   sk__conn *c = SK__CONTAINER_OF(q, sk__conn, wq);
 
+  if (c->job != NULL)
+    sk__sendfile_room(c);
   sk__conn_update_reading(c);
   if (c->base.state != SK__PEER_CLOSING && c->base.handler->on_drain != NULL)
     c->base.handler->on_drain(&c->base, c->base.ctx);
@@ -187,7 +191,7 @@ static void wq_empty(sk__wq *q) {
   sk__conn *c = SK__CONTAINER_OF(q, sk__conn, wq);
 
   if (c->job != NULL)
-    sk__sendfile_queue_empty(c);
+    sk__sendfile_room(c);
   else if (c->base.state == SK__PEER_ENDING)
     do_shutdown(c);
 }
@@ -370,12 +374,11 @@ sk__conn *sk__conn_new(sk__stream *stream, sk_transport t, const sk_framing *f,
   return c;
 }
 
-sk__conn *sk__conn_new_dialing(uv_loop_t *loop, sk_transport t,
-                               const sk_framing *f, size_t max_queue,
-                               const sk_handler *h, void *ctx, sk__dial *d) {
+sk__conn *sk__conn_new_dialing(sk_transport t, const sk_framing *f,
+                               size_t max_queue, const sk_handler *h, void *ctx,
+                               sk__dial *d) {
   sk__conn *c = conn_alloc(t, f, max_queue, h, ctx);
 
-  (void)loop;
   if (c != NULL)
     c->dial = d;
   return c;

@@ -35,7 +35,8 @@ int sk__conn_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,
 /* The conn closes: stops the transfer (its callback gets UV_EPIPE
  * unless it is over). */
 void sk__sendfile_cancel(sk__conn *c);
-/* The queue emptied: a transfer waiting for it may start. */
-void sk__sendfile_queue_empty(sk__conn *c);
+/* The queue drained or emptied: a transfer waiting for room (or for
+ * the queue to empty before it starts) may go on. */
+void sk__sendfile_room(sk__conn *c);
 
 #endif

@@ -191,6 +191,15 @@ static int copy_in(sk__wq *q, const char *p, size_t n) {
   return 0;
 }
 
+/* Forgets what q gathered (it fails or closes), and counts it gone. */
+static void drop_gathered(sk__wq *q) {
+  if (gather.owner != q)
+    return;
+  q->queued -= gather.len;
+  gather.owner = NULL;
+  gather.len = 0;
+}
+
 /* Moves gathered bytes into the queue proper, keeping their order. */
 static int spill_gathered(sk__wq *q) {
   size_t n = gather.len;
@@ -230,6 +239,8 @@ int sk__wq_write(sk__wq *q, const uv_buf_t *bufs, unsigned n) {
   int done, err;
   size_t skip;
 
+  if (q->dead)
+    return UV_EPIPE;
   batch_hold(q);
   if (gather_corked(q, bufs, n))
     return 0;
@@ -259,6 +270,8 @@ int sk__wq_write_buf(sk__wq *q, sk_buf *b) {
   int done, err;
   sk__chunk *c;
 
+  if (q->dead)
+    return UV_EPIPE;
   /* A small message is cheaper copied next to others than referenced by
    * a chunk of its own. */
   if (b->len <= SHARE_MIN)
@@ -336,10 +349,7 @@ void sk__wq_uncork(sk__wq *q) {
   q->corked = false;
   err = try_flush(q);
   if (err) {
-    if (gather.owner == q) {
-      gather.owner = NULL;
-      gather.len = 0;
-    }
+    drop_gathered(q);
     if (q->on_error != NULL)
       q->on_error(q, err);
     return;
@@ -388,10 +398,7 @@ void sk__batch_end(void) {
     q->batch_next = NULL;
     if (q->dead) {
       q->corked = false; /* its close callback clears it */
-      if (gather.owner == q) {
-        gather.owner = NULL;
-        gather.len = 0;
-      }
+      drop_gathered(q);
       continue;
     }
     sk__wq_uncork(q);
@@ -400,10 +407,7 @@ void sk__batch_end(void) {
 
 void sk__wq_clear(sk__wq *q) {
   q->dead = true;
-  if (gather.owner == q) {
-    gather.owner = NULL;
-    gather.len = 0;
-  }
+  drop_gathered(q);
   while (q->head != NULL) {
     sk__chunk *c = q->head;
     q->head = c->next;

@@ -13,7 +13,11 @@ import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
+import time
+
+import pytest
 
 from helpers import IO_TIMEOUT, Server, scaled, sockit_bin
 
@@ -169,3 +173,66 @@ def test_tls_file_to_slow_reader_stays_bounded(tmp_path):
     finally:
         s.close()
         srv.kill()
+
+
+def sparse(path, size):
+    with open(path, "wb") as f:
+        f.truncate(size)  # zeros, no disk used
+
+
+def test_tls_client_reset_mid_file_is_the_clients_going(tmp_path):
+    """A TLS client that resets while the file goes out through the stream:
+    the transfer stops at once (no read after the close touches freed
+    memory), the server says it was the client, not stdin, and exits 1."""
+    src = tmp_path / "big.bin"
+    sparse(src, 2 << 30)
+    for _ in range(3):  # the race has more than one window
+        with open(src, "rb") as f:
+            srv = Server(["-v", "tls://127.0.0.1:0"], stdin=f)
+        srv.expect_clean_exit = False
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(IO_TIMEOUT))
+        s = ctx.wrap_socket(raw)
+        s.recv(1 << 16)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # a reset: the ssl socket owns the descriptor now
+        assert srv.wait_exit() == 1
+        srv.finish_drains()
+        assert srv.sanitizer_report() is None, srv.sanitizer_report()
+        assert not [x for x in srv.stderr_lines if "stdin:" in x], srv.stderr_text()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"])
+def test_idle_timeout_spares_a_file_going_out(tmp_path, address):
+    """--idle-timeout counts a file going out as activity: a client that
+    reads slowly for longer than the timeout gets it all."""
+    src = tmp_path / "src.bin"
+    want = make_file(src, 8 << 20)
+    with open(src, "rb") as f:
+        srv = Server(["-v", "--idle-timeout", "0.5", "--max-queue", "64K", address],
+                     stdin=f)
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(IO_TIMEOUT))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+    s = raw
+    if address.startswith("tls"):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(raw)
+    h, n = hashlib.sha256(), 0
+    t0 = time.monotonic()
+    with s:
+        while True:
+            data = s.recv(1 << 16)
+            if not data:
+                break
+            h.update(data)
+            n += len(data)
+            if time.monotonic() - t0 < 1.5:
+                time.sleep(0.02)  # slower than the file for 1.5 s: 3 timeouts
+    assert n == 8 << 20, srv.stderr_text()
+    assert h.hexdigest() == want
+    assert not [x for x in srv.stderr_lines if "idle" in x], srv.stderr_text()
+    assert srv.wait_exit() == 0

@@ -5,6 +5,8 @@ which bytes of an unfinished message are no activity.  Clients that finish
 their messages are never cut by either, however long they pause between
 them."""
 
+import socket
+import struct
 import threading
 import time
 
@@ -127,3 +129,31 @@ def test_frame_timeout_usage(args, problem):
     r = run_sockit(argv)
     assert r.returncode == 2
     assert problem in r.stderr.decode()
+
+
+@pytest.mark.parametrize("how", ["reset", "idle"])
+def test_peer_closed_with_a_frame_begun_leaves_no_clock_behind(start_server, conns, how):
+    """A client that closes (a reset, or the idle timeout) while its frame
+    is half read must take its frame clock with it: the next client's
+    frame, and the timer, walk that list.  The server keeps serving and
+    cuts the next trickler on time."""
+    args = ["-v", "-s", "echo", "-f", "line", "--frame-timeout", "1"]
+    if how == "idle":
+        args += ["--idle-timeout", "0.5"]
+    srv = start_server(*(args + ["tcp://127.0.0.1:0"]))
+    first = conns(srv.addr, "line")
+    first.sendall(b"abc")   # a frame begun, never finished
+    srv.wait_stderr(r"connection from")
+    if how == "reset":
+        first.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        first.close()
+        srv.wait_stderr(r"disconnected")
+    else:
+        srv.wait_stderr(r"dropping .*: (idle|frame timeout)")
+    second = conns(srv.addr, "line")
+    second.sendall(b"xyz")  # its clock goes into the same list
+    assert cut_after(second, 5) < 3
+    good = conns(srv.addr, "line")
+    good.send_msg(b"still here")
+    assert good.recv_msg() == b"still here"
+    assert srv.proc.poll() is None
