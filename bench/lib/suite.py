@@ -267,28 +267,32 @@ def log(msg):
 QUIET = 0.10    # the share of all CPU time others may use while a run starts
 OTHERS = 0.05   # ... and during a run, or it is made again (up to RETRIES)
 RETRIES = 2
+QUIET_FOR = 3   # seconds
 
 
 def wait_quiet(cfg):
     """Waits (up to --quiet-wait seconds) until nothing else keeps the
     machine busy: a test suite or a build running beside the benchmark
     takes the CPUs that the pinned servers and clients need, and neither
-    pairing nor CPU time per unit of work makes up for that.  Returns the
+    pairing nor CPU time per unit of work makes up for that.  Once the
+    machine was seen busy, it must stay quiet for QUIET_FOR seconds in a
+    row (a test suite has quiet seconds between its tests).  Returns the
     busy share seen last."""
     busy = proc.busy_share(0.3)
     if busy <= QUIET or cfg.quiet_wait <= 0:
         return busy
     log("the machine is busy (%.0f %% of its CPU time in use by other processes): waiting up "
         "to %g s for it to quiet down" % (busy * 100, cfg.quiet_wait))
-    deadline = time.monotonic() + cfg.quiet_wait
     t0 = time.monotonic()
-    while time.monotonic() < deadline:
+    quiet = 0
+    while time.monotonic() < t0 + cfg.quiet_wait:
         busy = proc.busy_share(1.0)
-        if busy <= QUIET:
+        quiet = quiet + 1 if busy <= QUIET else 0
+        if quiet >= QUIET_FOR:
             log("quiet again after %.0f s" % (time.monotonic() - t0))
             return busy
-    log("still busy (%.0f %%) after %g s: running anyway; the run is marked"
-        % (busy * 100, cfg.quiet_wait))
+    log("still busy (%.0f %%) after %g s: running anyway; a run that others disturb is made "
+        "again, then kept with a note" % (busy * 100, cfg.quiet_wait))
     return busy
 
 
