@@ -399,6 +399,9 @@ int cli_bench(int argc, char **argv) {
     report_table(&b, &r);
   if (r.first_error[0] != '\0')
     cli_error("bench: %s", r.first_error);
+  else if (r.requests == 0)
+    cli_error("bench: nothing completed in the measured window (a server "
+              "too slow to answer, or a listen queue full?)");
   sk_hist_free(r.latency_ns);
   return r.errors == 0 && r.requests > 0 ? 0 : 1;
 }
