@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from helpers import IO_TIMEOUT, Server, scaled, sockit_bin
+from helpers import IO_TIMEOUT, scaled, sockit_bin
 
 SIZE = 24 << 20  # spans many 256 KiB reads and several queue caps
 
@@ -111,13 +111,13 @@ def test_file_to_tls_listener_through_the_stream(tmp_path):
     assert sha256_file(out) == want
 
 
-def test_file_from_tls_listener_to_python_ssl(tmp_path):
+def test_file_from_tls_listener_to_python_ssl(tmp_path, start_server):
     """listen tls:// < file: the server sends the file through TLS to a
     Python ssl client, which checks every byte."""
     src = tmp_path / "src.bin"
     want = make_file(src)
     with open(src, "rb") as f:
-        srv = Server(["tls://127.0.0.1:0"], stdin=f)
+        srv = start_server("tls://127.0.0.1:0", stdin=f)
     fp = fingerprint(srv)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -132,12 +132,12 @@ def test_file_from_tls_listener_to_python_ssl(tmp_path):
     assert srv.wait_exit() == 0
 
 
-def test_file_from_plain_listener_zero_copy(tmp_path):
+def test_file_from_plain_listener_zero_copy(tmp_path, start_server):
     """The same over plain TCP goes by sendfile(2): byte-exact too."""
     src = tmp_path / "src.bin"
     want = make_file(src)
     with open(src, "rb") as f:
-        srv = Server(["tcp://127.0.0.1:0"], stdin=f)
+        srv = start_server("tcp://127.0.0.1:0", stdin=f)
     with socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(IO_TIMEOUT)) as s:
         n, got = drain_socket(s, 60)
     assert n == SIZE
@@ -145,14 +145,14 @@ def test_file_from_plain_listener_zero_copy(tmp_path):
     assert srv.wait_exit() == 0
 
 
-def test_tls_file_to_slow_reader_stays_bounded(tmp_path):
+def test_tls_file_to_slow_reader_stays_bounded(tmp_path, start_server):
     """Through TLS the file is read only as the queue drains: a client
     that reads slowly keeps the server's memory near its queue cap, not
     the file's size."""
     src = tmp_path / "src.bin"
     make_file(src, 64 << 20)
     with open(src, "rb") as f:
-        srv = Server(["--max-queue", "256K", "tls://127.0.0.1:0"], stdin=f)
+        srv = start_server("--max-queue", "256K", "tls://127.0.0.1:0", stdin=f)
     fp = fingerprint(srv)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -172,7 +172,7 @@ def test_tls_file_to_slow_reader_stays_bounded(tmp_path):
         assert grown < 16 * 1024, "server RSS grew by %d KiB" % grown
     finally:
         s.close()
-        srv.kill()
+        srv.crash()
 
 
 def sparse(path, size):
@@ -180,7 +180,7 @@ def sparse(path, size):
         f.truncate(size)  # zeros, no disk used
 
 
-def test_tls_client_reset_mid_file_is_the_clients_going(tmp_path):
+def test_tls_client_reset_mid_file_is_the_clients_going(tmp_path, start_server):
     """A TLS client that resets while the file goes out through the stream:
     the transfer stops at once (no read after the close touches freed
     memory), the server says it was the client, not stdin, and exits 1."""
@@ -188,7 +188,7 @@ def test_tls_client_reset_mid_file_is_the_clients_going(tmp_path):
     sparse(src, 2 << 30)
     for _ in range(3):  # the race has more than one window
         with open(src, "rb") as f:
-            srv = Server(["-v", "tls://127.0.0.1:0"], stdin=f)
+            srv = start_server("-v", "tls://127.0.0.1:0", stdin=f)
         srv.expect_clean_exit = False
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
@@ -205,14 +205,14 @@ def test_tls_client_reset_mid_file_is_the_clients_going(tmp_path):
 
 
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:0", "tls://127.0.0.1:0"])
-def test_idle_timeout_spares_a_file_going_out(tmp_path, address):
+def test_idle_timeout_spares_a_file_going_out(tmp_path, start_server, address):
     """--idle-timeout counts a file going out as activity: a client that
     reads slowly for longer than the timeout gets it all."""
     src = tmp_path / "src.bin"
     want = make_file(src, 8 << 20)
     with open(src, "rb") as f:
-        srv = Server(["-v", "--idle-timeout", "0.5", "--max-queue", "64K", address],
-                     stdin=f)
+        srv = start_server("-v", "--idle-timeout", "0.5", "--max-queue", "64K",
+                           address, stdin=f)
     raw = socket.create_connection(("127.0.0.1", srv.port), timeout=scaled(IO_TIMEOUT))
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
     s = raw
