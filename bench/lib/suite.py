@@ -131,9 +131,13 @@ class Config:
         with open(self.sockit, "rb") as f:
             self.sockit_sha = hashlib.sha256(f.read()).hexdigest()
         self.chat_cmd, self.chat_why = self._chat_client(a.chat_client)
+        # The revision of the work tree the binary sits in (--sockit may
+        # name another checkout's build), which is where it was built from
+        # unless someone built it elsewhere and copied it there.
         try:
             self.git_rev = subprocess.run(
-                ["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                ["git", "-C", os.path.dirname(os.path.abspath(a.sockit)), "describe",
+                 "--always", "--dirty"],
                 capture_output=True, text=True, timeout=10).stdout.strip()
         except (OSError, subprocess.TimeoutExpired):
             self.git_rev = ""
@@ -415,7 +419,7 @@ def versions(cfg):
     v = {"sockit": first_line([cfg.sockit, "--version"])}
     v["sockit"] += ", sha256 %s" % cfg.sockit_sha[:12]
     if cfg.git_rev:
-        v["sockit"] += " (git %s at the start)" % cfg.git_rev
+        v["sockit"] += " (git %s in its work tree at the start)" % cfg.git_rev
     for name, argv in (("redis-server", ["redis-server", "--version"]),
                        ("iperf3", ["iperf3", "--version"]),
                        ("ncat", ["ncat", "--version"]),
