@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -300,10 +301,25 @@ int cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   return 0;
 }
 
+/* glibc hands blocks of 128 KiB and more back to the kernel when they are
+ * freed (munmap, or trimming the heap's top), and every byte of the next
+ * one faults in again.  A bulk transfer frees and takes such blocks at
+ * every write (queue chunks, TLS records): measured over TLS, 2 GiB cost
+ * 520,000 page faults and ran at 216 MiB/s; keeping blocks up to 1 MiB in
+ * the heap, and up to 8 MiB of free heap untrimmed, took it to 1,550
+ * faults and 1,300 MiB/s.  The memory kept is bounded by those figures. */
+static void setup_malloc(void) {
+#ifdef __GLIBC__
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  mallopt(M_TRIM_THRESHOLD, 8 << 20);
+#endif
+}
+
 void cli_setup_process(void) {
   struct rlimit rl;
 
   signal(SIGPIPE, SIG_IGN);
+  setup_malloc();
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
     return;
   /* Up to the hard limit, never past it: that one is the deployer's
