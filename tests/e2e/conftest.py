@@ -135,16 +135,5 @@ def listen_addr(sockdir):
 @pytest.fixture
 def conns():
     """Tracks client connections and closes them at teardown."""
-    opened = []
-
-    def connect(addr, framing="raw", **kw):
-        c = helpers.Conn.connect(addr, framing, **kw)
-        opened.append(c)
-        return c
-
-    yield connect
-    for c in opened:
-        try:
-            c.close()
-        except OSError:
-            pass
+    yield from helpers.tracked(
+        lambda addr, framing="raw", **kw: helpers.Conn.connect(addr, framing, **kw))

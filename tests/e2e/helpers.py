@@ -407,6 +407,24 @@ class Server(Proc):
         self.kill()
 
 
+def tracked(connect):
+    """The body of a fixture that opens connections with connect(...) and
+    closes every one of them at teardown: `yield from tracked(fn)`."""
+    opened = []
+
+    def open_one(*args, **kw):
+        c = connect(*args, **kw)
+        opened.append(c)
+        return c
+
+    yield open_one
+    for c in opened:
+        try:
+            c.close()
+        except OSError:
+            pass
+
+
 def stop_servers(servers):
     """The teardown of every fixture that starts servers: each one still
     running gets SIGTERM and must exit 0 (bounded), and none may have

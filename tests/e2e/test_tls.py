@@ -38,19 +38,7 @@ FRAMINGS = ["raw", "line"] + LEN_SPECS
 def tconns():
     """Opens TLS client connections (TLSConn.connect's arguments) and
     closes them at teardown."""
-    opened = []
-
-    def connect(*args, **kw):
-        c = TLSConn.connect(*args, **kw)
-        opened.append(c)
-        return c
-
-    yield connect
-    for c in opened:
-        try:
-            c.close()
-        except OSError:
-            pass
+    yield from helpers.tracked(TLSConn.connect)
 
 
 def start_tls(tls_server, certs, *args, pair=None, addr="tls://127.0.0.1:0"):
