@@ -13,7 +13,7 @@
 /* The length of the valid UTF-8 sequence at p[0..len), or 0 when p does
  * not start one.  The ranges are those of RFC 3629's table, which rules
  * out overlong forms, surrogates and code points past U+10FFFF. */
-static size_t utf8_seq(const unsigned char *p, size_t len) {
+size_t sk__utf8_seq(const unsigned char *p, size_t len) {
   unsigned char c = p[0], lo = 0x80, hi = 0xbf;
   size_t n;
 
@@ -67,7 +67,7 @@ size_t sk__escape(const char *in, size_t len, char *out, size_t size) {
   if (size == 0)
     return 0;
   while (i < len) {
-    size_t n = utf8_seq(p + i, len - i);
+    size_t n = sk__utf8_seq(p + i, len - i);
     bool escape = n == 0 || is_control(p + i, n);
 
     if (n == 0) /* one stray byte */

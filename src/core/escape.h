@@ -15,4 +15,10 @@
  * is copied as it is, so the result is for people, not for parsing back. */
 size_t sk__escape(const char *in, size_t len, char *out, size_t size);
 
+/* The length of the valid UTF-8 sequence at p[0..len) (len > 0), or 0
+ * when p does not start one (RFC 3629: no overlong forms, no surrogates,
+ * nothing past U+10FFFF).  The one UTF-8 decoder: escaping and chat's
+ * text check both use it. */
+size_t sk__utf8_seq(const unsigned char *p, size_t len);
+
 #endif

@@ -5,6 +5,7 @@
  * to N members costs one allocation, not N.  A member whose queue would
  * overflow is dropped ("too slow") instead of slowing the room down.
  */
+#include "core/escape.h"
 #include "internal.h"
 #include "services/services.h"
 
@@ -63,41 +64,6 @@ static bool word_is(const char *s, size_t n, const char *word) {
   return n == strlen(word) && memcmp(s, word, n) == 0;
 }
 
-/* The length of the UTF-8 sequence at s (n bytes left), or 0 when it is
- * not a well-formed one (RFC 3629: no overlong forms, no surrogates, nothing
- * past U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-  size_t k;
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    k = 2;
-  else if (c >= 0xE0 && c <= 0xEF)
-    k = 3;
-  else if (c >= 0xF0 && c <= 0xF4)
-    k = 4;
-  else
-    return 0;
-  if (n < k)
-    return 0;
-  if (c == 0xE0)
-    lo = 0xA0; /* overlong */
-  else if (c == 0xED)
-    hi = 0x9F; /* surrogates */
-  else if (c == 0xF0)
-    lo = 0x90; /* overlong */
-  else if (c == 0xF4)
-    hi = 0x8F; /* past U+10FFFF */
-  if (s[1] < lo || s[1] > hi)
-    return 0;
-  for (size_t i = 2; i < k; i++)
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
-  return k;
-}
-
 const char *sk__chat_text_problem(const char *msg, size_t len, size_t *at) {
   const unsigned char *s = (const unsigned char *)msg;
   size_t i = 0, k;
@@ -114,7 +80,7 @@ const char *sk__chat_text_problem(const char *msg, size_t len, size_t *at) {
       i++;
       continue;
     }
-    k = utf8_seq(s + i, len - i);
+    k = sk__utf8_seq(s + i, len - i);
     if (k == 0)
       return "invalid UTF-8";
     if (k == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0)
