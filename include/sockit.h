@@ -44,6 +44,10 @@ extern "C" {
 #define SK_EFRAMETIMEOUT (-5010) /* a frame took longer than frame_timeout */
 #define SK_ETLS (-5011)          /* the TLS handshake or session failed */
 #define SK_EHANDSHAKETIMEOUT (-5012) /* the TLS handshake took too long */
+#define SK_EBADNET (-5013)  /* a network (address/prefix) does not parse */
+#define SK_EDENIED (-5014)  /* refused by an access rule */
+#define SK_EPERIP (-5015)   /* refused: too many connections from one source */
+#define SK_ERATE (-5016)    /* refused: new connections from one source too fast */
 
 /* Returns a static, human-readable description of err (an SK_E* or UV_E*
  * code).  Never returns NULL. */
@@ -105,6 +109,104 @@ int sk_addr_resolve(const sk_addr *addr, struct sockaddr_storage *out);
 /* Formats a socket address as "127.0.0.1:40022" or "[::1]:40022" into buf.
  * Returns the length, like snprintf. */
 int sk_sockaddr_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* ------------------------------------------------------------- networks */
+
+/* An IP network: an address and a prefix length, as in 10.0.0.0/8 or
+ * fe80::/10.  A plain value.  IPv4 is always held as AF_INET, also when it
+ * was written or seen as an IPv4-mapped IPv6 address (::ffff:10.0.0.1). */
+typedef struct sk_net {
+  int family;       /* AF_INET or AF_INET6 */
+  uint8_t addr[16]; /* network byte order; IPv4 uses the first 4 bytes */
+  unsigned prefix;  /* 0-32 (AF_INET) or 0-128 (AF_INET6) */
+} sk_net;
+
+/* The longest sk_net_format output, NUL included. */
+#define SK_NET_STRLEN 64
+
+/* Parses "ADDR", "ADDR/PREFIX" or, for IPv4, "ADDR/MASK" (a dotted,
+ * contiguous mask: 10.0.0.0/255.0.0.0) into *out.  ADDR is an IPv4 or IPv6
+ * literal, an IPv6 one optionally in brackets; without a prefix the
+ * network is that one address (/32, /128).  An IPv4-mapped network
+ * (::ffff:0:0/96 and longer) becomes the IPv4 network it covers.  Bits
+ * set after the prefix are kept as written (see sk_net_is_network).
+ * Returns 0 or SK_EBADNET. */
+int sk_net_parse(sk_net *out, const char *text);
+
+/* Why text is not a network, as a short static phrase ("prefix out of
+ * range (0-32)", "mask is not contiguous", ...), or NULL when sk_net_parse
+ * accepts it. */
+const char *sk_net_problem(const char *text);
+
+/* Writes "10.0.0.0/8", "fe80::/10", or a lone address without its full
+ * prefix ("10.1.2.3", "::1"), into buf.  Returns the length, like
+ * snprintf. */
+int sk_net_format(const sk_net *n, char *buf, size_t size);
+
+/* The one-address network (/32, /128) of a socket address's IP; an
+ * IPv4-mapped IPv6 address becomes its IPv4 address.  Returns 0, or
+ * SK_EBADNET for a family without IP addresses (AF_UNIX). */
+int sk_net_from_sockaddr(sk_net *out, const struct sockaddr *sa);
+
+/* Non-zero when sa's IP lies in n (an IPv4-mapped IPv6 sa is matched as
+ * the IPv4 address it is).  O(1). */
+int sk_net_contains(const sk_net *n, const struct sockaddr *sa);
+
+/* Non-zero when no bit is set after the prefix (10.0.0.0/8, not
+ * 10.1.2.3/8). */
+int sk_net_is_network(const sk_net *n);
+
+/* The network's first address (host bits cleared) and last address (host
+ * bits set: the IPv4 broadcast address), with n's prefix. */
+void sk_net_network(const sk_net *n, sk_net *out);
+void sk_net_broadcast(const sk_net *n, sk_net *out);
+
+/* The prefix length of a contiguous mask of family's width (4 or 16
+ * bytes at mask), or SK_EBADNET when its ones are not contiguous. */
+int sk_net_prefix_from_mask(int family, const uint8_t *mask);
+
+/* ------------------------------------------------------- access lists */
+
+/* An access list: allow and deny rules by network.  Deny wins over allow;
+ * once any allow rule is in the list, an address no allow rule covers is
+ * refused; an empty list allows everyone.  Reference-counted, so that a
+ * server keeps the list it checks while a new one is built and swapped in
+ * (sk_server_set_acl).
+ *
+ * A check costs one hash probe per distinct prefix length in the list (at
+ * most 33 for IPv4, 129 for IPv6), whatever the number of rules. */
+typedef struct sk_acl sk_acl;
+
+typedef enum sk_acl_action {
+  SK_ACL_ALLOW = 1,
+  SK_ACL_DENY = 2,
+} sk_acl_action;
+
+/* An empty list holding one reference, or NULL when memory runs out. */
+sk_acl *sk_acl_new(void);
+
+/* Adds a rule for n's network (host bits cleared).  label (copied) names
+ * where the rule came from, for logs: "--deny 10.0.0.0/8",
+ * "allow.txt:12".  Adding the same network and action twice keeps the
+ * first label.  Returns 0 or UV_ENOMEM. */
+int sk_acl_add(sk_acl *a, const sk_net *n, sk_acl_action action,
+               const char *label);
+
+/* SK_ACL_ALLOW or SK_ACL_DENY for sa.  *why (may be NULL) is set to the
+ * label of the deciding rule -- the longest matching prefix among the deny
+ * rules, else among the allow rules -- or to a static phrase when no rule
+ * decided ("no allow rule matches", "not an IP address").  A non-IP sa
+ * (AF_UNIX) is allowed.  Valid as long as a. */
+sk_acl_action sk_acl_check(const sk_acl *a, const struct sockaddr *sa,
+                           const char **why);
+
+/* Rules of each kind in the list. */
+size_t sk_acl_count(const sk_acl *a, sk_acl_action action);
+
+/* Takes one more reference / drops one (the last frees a; NULL is
+ * ignored). */
+sk_acl *sk_acl_ref(sk_acl *a);
+void sk_acl_unref(sk_acl *a);
 
 /* --------------------------------------------------------------- framing */
 
@@ -300,6 +402,16 @@ int sk_peer_send(sk_peer *p, const void *msg, size_t len);
 /* Queues a shared, already framed buffer; takes its own reference. */
 int sk_peer_send_buf(sk_peer *p, sk_buf *b);
 
+/* Queues b, which someone else produced (a chat line), for p: the
+ * slow-consumer rule of a fan-out.  The producer is never paused for p;
+ * instead p is closed with SK_ETOOSLOW when its queue would pass its hard
+ * cap, or once it has stayed above its soft cap (max_queue) for the
+ * server's slow_timeout_ms without draining below it.  A reader that
+ * keeps up is never dropped, whatever the size of one burst under the
+ * hard cap.  Takes its own reference to b.  Returns 0, SK_ETOOSLOW (p is
+ * now closing), or as sk_peer_send_buf. */
+int sk_peer_offer(sk_peer *p, sk_buf *b);
+
 /* Non-zero when len more bytes fit under the peer's queue cap (or its
  * queue is empty). */
 int sk_peer_writable(const sk_peer *p, size_t len);
@@ -401,6 +513,32 @@ typedef struct sk_server_opts {
   /* A TLS handshake must finish within this many ms or the connection is
    * closed with SK_EHANDSHAKETIMEOUT (10 s by default). */
   uint64_t handshake_timeout_ms;
+
+  /* The door: who may come in.  Checked on each accepted TCP or TLS
+   * connection before any byte is read or sent (a refused one is closed
+   * with no handshake) and on each datagram from a new UDP source (a
+   * refused one is dropped unread).  Unix peers have no IP address: none
+   * of these apply to them.  Refusals are counted (sk_server_stats) and
+   * logged with -v level INFO, with one WARN summary a minute at most. */
+  sk_acl *acl; /* NULL: everyone; the server takes its own reference */
+  /* Open connections (UDP: peers) from one source; 0 = no limit.  A
+   * source is an IPv4 address, or an IPv6 network of per_ip_prefix6
+   * bits. */
+  unsigned max_conns_per_ip;
+  unsigned per_ip_prefix6; /* 64 by default */
+  /* New connections (UDP: new peers) from one source: at most rate_burst
+   * at once, refilled at rate_burst per rate_period_ms (a token bucket).
+   * 0 = no limit. */
+  unsigned rate_burst;
+  uint64_t rate_period_ms; /* 1000 by default */
+
+  /* Peers fed by others (sk_peer_offer: chat members) are dropped with
+   * SK_ETOOSLOW when their queue passes max_queue_hard, or stays above
+   * max_queue for slow_timeout_ms without draining below it.
+   * max_queue_hard 0 means 16 x max_queue; slow_timeout_ms 0 means never
+   * (10 s by default). */
+  size_t max_queue_hard;
+  uint64_t slow_timeout_ms;
 } sk_server_opts;
 
 /* Fills opts with the defaults named above and line framing. */
@@ -424,6 +562,23 @@ const sk_addr *sk_server_addr(const sk_server *s);
 
 /* Peers currently open. */
 unsigned sk_server_peer_count(const sk_server *s);
+
+/* What the server has turned away or dropped since it started. */
+typedef struct sk_server_stats {
+  uint64_t accepted;     /* connections (UDP: peers) let in */
+  uint64_t denied;       /* refused by the access list */
+  uint64_t full;         /* refused at max_conns or out of descriptors */
+  uint64_t per_ip;       /* refused at max_conns_per_ip */
+  uint64_t rate;         /* refused by the per-source rate */
+  uint64_t slow;         /* fed peers dropped as too slow */
+} sk_server_stats;
+
+void sk_server_stats_get(const sk_server *s, sk_server_stats *out);
+
+/* Replaces the server's access list (NULL: everyone) for the connections
+ * and datagrams that arrive from now on; the server takes a reference to
+ * acl and drops the old one.  Peers already in stay. */
+void sk_server_set_acl(sk_server *s, sk_acl *acl);
 
 /* Stops accepting, ends every peer gracefully (sk_peer_end), and closes
  * those still open after flush_ms.  done (may be NULL) runs once the last
