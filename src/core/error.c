@@ -28,6 +28,14 @@ const char *sk_strerror(int err) {
   case SK_EBADUDP:
     return "length-prefixed framing needs a stream (UDP keeps datagram "
            "boundaries)";
+  case SK_EBADNET:
+    return "bad network (ADDR, ADDR/PREFIX or ADDR/MASK)";
+  case SK_EDENIED:
+    return "refused by an access rule";
+  case SK_EPERIP:
+    return "too many connections from one source";
+  case SK_ERATE:
+    return "new connections from one source too fast";
   case 0:
     return "success";
   default: {
