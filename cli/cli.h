@@ -89,7 +89,71 @@ enum {
   OPT_INSECURE,
   OPT_ALPN,
   OPT_HANDSHAKE_TIMEOUT,
+  OPT_ALLOW,
+  OPT_DENY,
+  OPT_ALLOW_FILE,
+  OPT_DENY_FILE,
+  OPT_MAX_CONNS_PER_IP,
+  OPT_RATE_PER_IP,
 };
+
+/* The door's options (cli/access.c): access rules by network, in the
+ * order given, and the per-source limits.  CLI_ACCESS_LONGS goes into a
+ * subcommand's long options; cli_access_option takes what they return. */
+typedef struct cli_rule {
+  sk_acl_action action;
+  bool file;        /* text is a file of entries, else one entry */
+  const char *text; /* from argv */
+} cli_rule;
+
+typedef struct cli_access {
+  cli_rule *rules;
+  unsigned nrules;
+  unsigned nfiles;
+  unsigned max_per_ip;     /* --max-conns-per-ip */
+  unsigned rate_burst;     /* --rate-per-ip N */
+  uint64_t rate_period_ms; /* --rate-per-ip N/S */
+} cli_access;
+
+#define CLI_ACCESS_LONGS                                                       \
+  {"allow", required_argument, NULL, OPT_ALLOW},                               \
+      {"deny", required_argument, NULL, OPT_DENY},                             \
+      {"allow-file", required_argument, NULL, OPT_ALLOW_FILE},                 \
+      {"deny-file", required_argument, NULL, OPT_DENY_FILE},                   \
+      {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP}, {   \
+    "rate-per-ip", required_argument, NULL, OPT_RATE_PER_IP                    \
+  }
+
+#define CLI_ACCESS_HELP                                                        \
+  "Access (TCP, TLS, UDP; Unix sockets are guarded by their file's\n"          \
+  "permissions):\n"                                                            \
+  "      --allow NET        let in only NET (10.0.0.0/8, 192.168.1.7,\n"       \
+  "                         fd00::/8, 10.0.0.0/255.0.0.0); repeatable\n"       \
+  "      --deny NET         refuse NET; deny wins over allow\n"                \
+  "      --allow-file FILE  one NET a line, # comments; SIGHUP reloads\n"      \
+  "      --deny-file FILE   the files (a broken one keeps the old rules)\n"    \
+  "      --max-conns-per-ip N  open connections per source address\n"          \
+  "                         (IPv6: per /64; 0: no limit)\n"                    \
+  "      --rate-per-ip N[/S]  new connections per source, N at once and\n"     \
+  "                         N per S seconds after (default S 1)\n"
+
+void cli_access_init(cli_access *a);
+void cli_access_free(cli_access *a);
+/* 1 when opt was an access option (taken), 0 when not, 2 on a bad value
+ * (already reported). */
+int cli_access_option(cli_access *a, const char *cmd, int opt, const char *arg);
+/* Any access option given. */
+bool cli_access_given(const cli_access *a);
+/* Builds the access list from the rules and files: *out is NULL when
+ * there are no rules.  At start (reload false) a bad entry or file is a
+ * usage error: returns 2 after a message naming the file, line and
+ * problem.  On reload it returns 1 after a line saying the old rules are
+ * kept.  Host bits set in an entry are warned of (unless verbosity < 0)
+ * and cleared. */
+int cli_access_build(const cli_access *a, const char *cmd, bool reload,
+                     int verbosity, sk_acl **out);
+/* Copies the per-source limits into so. */
+void cli_access_apply(const cli_access *a, sk_server_opts *so);
 
 /* TLS options (cli/tls.c).  CLI_TLS_SERVER_LONGS and CLI_TLS_CLIENT_LONGS
  * go into a subcommand's table of long options; cli_tls_option takes

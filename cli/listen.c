@@ -44,6 +44,7 @@ static const char help[] =
     "      --alpn LIST        accept these ALPN protocols (comma-separated)\n"
     "      --handshake-timeout S  close a connection whose handshake takes\n"
     "                         longer (default 10)\n"
+    "%s"
     "  -k, --keep-open        stdio: keep serving after a client left;\n"
     "                         stdin goes to every client\n"
     "  -v, --verbose          log connects and disconnects\n"
@@ -58,12 +59,12 @@ static void print_help(void) {
     n += (size_t)snprintf(list + n, sizeof(list) - n,
                           "                           %-8s %s\n", (*s)->name,
                           (*s)->summary);
-  printf(help, list);
+  printf(help, list, CLI_ACCESS_HELP);
 }
 
 typedef struct listen_job {
   uv_loop_t loop;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sighup;
   uv_timer_t stop_timer;
   const sk_service *svc;
   void *state;
@@ -72,6 +73,9 @@ typedef struct listen_job {
   unsigned running; /* servers not yet stopped */
   int status;
   bool stopping;
+  bool reloading;           /* SIGHUP reloads the access files */
+  const cli_access *access; /* the options the access list came from */
+  int verbosity;
 } listen_job;
 
 /* The service outlives its listeners: destroyed after the last. */
@@ -87,13 +91,19 @@ static void stop_servers(listen_job *j) {
     sk_server_stop(j->servers[i], STOP_FLUSH_MS, server_stopped, j);
 }
 
+static void close_signals(listen_job *j) {
+  uv_close((uv_handle_t *)&j->sigint, NULL);
+  uv_close((uv_handle_t *)&j->sigterm, NULL);
+  uv_close((uv_handle_t *)&j->stop_timer, NULL);
+  if (j->reloading)
+    uv_close((uv_handle_t *)&j->sighup, NULL);
+}
+
 /* Runs from a timer, outside every library callback. */
 static void stop_now(uv_timer_t *t) {
   listen_job *j = t->data;
 
-  uv_close((uv_handle_t *)&j->sigint, NULL);
-  uv_close((uv_handle_t *)&j->sigterm, NULL);
-  uv_close((uv_handle_t *)&j->stop_timer, NULL);
+  close_signals(j);
   stop_servers(j);
 }
 
@@ -109,6 +119,26 @@ static void on_signal(uv_signal_t *s, int signum) {
   stop(s->data);
 }
 
+/* SIGHUP: the access files again.  A file that no longer parses keeps the
+ * rules in force (cli_access_build said why). */
+static void on_sighup(uv_signal_t *sig, int signum) {
+  listen_job *j = sig->data;
+  sk_acl *acl;
+
+  (void)signum;
+  if (j->stopping ||
+      cli_access_build(j->access, "listen", true, j->verbosity, &acl) != 0)
+    return;
+  for (unsigned i = 0; i < j->nservers; i++)
+    sk_server_set_acl(j->servers[i], acl);
+  if (j->verbosity >= 0)
+    fprintf(stderr,
+            "sockit: listen: reloaded access rules: %zu allow, %zu deny\n",
+            acl != NULL ? sk_acl_count(acl, SK_ACL_ALLOW) : 0,
+            acl != NULL ? sk_acl_count(acl, SK_ACL_DENY) : 0);
+  sk_acl_unref(acl);
+}
+
 static void service_done(int status, void *arg) {
   listen_job *j = arg;
 
@@ -119,6 +149,7 @@ static void service_done(int status, void *arg) {
 typedef struct listen_opts {
   cli_common c;
   cli_tls tls;
+  cli_access access;
   const char *service;
   sk_server_opts so;
   bool keep_open;
@@ -138,6 +169,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
       {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
       {"frame-timeout", required_argument, NULL, OPT_FRAME_TIMEOUT},
       CLI_TLS_SERVER_LONGS,
+      CLI_ACCESS_LONGS,
       {"keep-open", no_argument, NULL, 'k'},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -150,12 +182,14 @@ static int parse(listen_opts *o, int argc, char **argv) {
   memset(o, 0, sizeof(*o));
   cli_common_init(&o->c, "listen");
   cli_tls_init(&o->tls);
+  cli_access_init(&o->access);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
   opterr = 0;
   while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
-        (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0) {
+        (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
+        (r = cli_access_option(&o->access, "listen", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -229,6 +263,13 @@ static int check_addr(listen_opts *o, const sk_addr *addr) {
   return 0;
 }
 
+static bool any_ip(const listen_opts *o) {
+  for (unsigned i = 0; i < o->naddrs; i++)
+    if (o->addrs[i].transport != SK_UNIX)
+      return true;
+  return false;
+}
+
 /* Checks that the options fit together. */
 static int check(listen_opts *o, const sk_service **svc) {
   *svc = sk_service_find(o->service);
@@ -245,6 +286,12 @@ static int check(listen_opts *o, const sk_service **svc) {
   for (unsigned i = 0; i < o->naddrs; i++)
     if (check_addr(o, &o->addrs[i]))
       return EXIT_USAGE;
+  if (cli_access_given(&o->access) && !any_ip(o))
+    return cli_usage_error("listen", "--allow, --deny and the per-source "
+                                     "limits apply to IP addresses: a Unix "
+                                     "socket's peers have none (use its "
+                                     "file's permissions)");
+  cli_access_apply(&o->access, &o->so);
   if (o->so.frame_timeout_ms > 0 && o->c.framing.mode == SK_FRAME_RAW)
     return cli_usage_error("listen", "--frame-timeout needs -f line or len: "
                                      "raw data has no frames to time");
@@ -301,6 +348,38 @@ static int start_servers(listen_job *j, listen_opts *o) {
   return 0;
 }
 
+/* What the options made before the loop: the TLS context and the access
+ * list (the servers hold their own references), and the addresses. */
+static void opts_free(listen_opts *o) {
+  if (o->so.tls != NULL)
+    sk_tls_unref(o->so.tls);
+  sk_acl_unref(o->so.acl);
+  o->so.tls = NULL;
+  o->so.acl = NULL;
+  free(o->addrs);
+  o->addrs = NULL;
+}
+
+/* Signals are caught before the first "listening on" line: a script may
+ * send one as soon as it reads it.  SIGHUP is caught only when there are
+ * access files to reload; otherwise a hang-up ends sockit as usual. */
+static void catch_signals(listen_job *j, const listen_opts *o) {
+  uv_signal_init(&j->loop, &j->sigint);
+  uv_signal_init(&j->loop, &j->sigterm);
+  uv_timer_init(&j->loop, &j->stop_timer);
+  j->sigint.data = j->sigterm.data = j->stop_timer.data = j;
+  uv_signal_start(&j->sigint, on_signal, SIGINT);
+  uv_signal_start(&j->sigterm, on_signal, SIGTERM);
+  if (o->access.nfiles > 0) {
+    j->reloading = true;
+    j->access = &o->access;
+    j->verbosity = o->c.verbosity;
+    uv_signal_init(&j->loop, &j->sighup);
+    j->sighup.data = j;
+    uv_signal_start(&j->sighup, on_sighup, SIGHUP);
+  }
+}
+
 int cli_listen(int argc, char **argv) {
   listen_opts o;
   listen_job j;
@@ -313,9 +392,13 @@ int cli_listen(int argc, char **argv) {
   if (err == 0)
     err = check(&o, &j.svc);
   if (err == 0)
+    err =
+        cli_access_build(&o.access, "listen", false, o.c.verbosity, &o.so.acl);
+  if (err == 0)
     err = make_tls(&o);
   if (err) {
-    free(o.addrs);
+    opts_free(&o);
+    cli_access_free(&o.access);
     return err < 0 ? 0 : err;
   }
   cli_setup_process();
@@ -329,43 +412,26 @@ int cli_listen(int argc, char **argv) {
   sk_addr_format(&o.addrs[0], where, sizeof(where));
   if (j.svc->create != NULL && (err = j.svc->create(&j.loop, &svo, &j.state))) {
     cli_error("listen %s: %s", where, sk_strerror(err));
-    if (o.so.tls != NULL)
-      sk_tls_unref(o.so.tls);
+    opts_free(&o);
+    cli_access_free(&o.access);
     uv_run(&j.loop, UV_RUN_DEFAULT); /* whatever create began to close */
     uv_loop_close(&j.loop);
-    free(o.addrs);
     return 1;
   }
-  /* Signals are caught before the first "listening on" line: a script
-   * may send one as soon as it reads it. */
-  uv_signal_init(&j.loop, &j.sigint);
-  uv_signal_init(&j.loop, &j.sigterm);
-  uv_timer_init(&j.loop, &j.stop_timer);
-  j.sigint.data = j.sigterm.data = j.stop_timer.data = &j;
-  uv_signal_start(&j.sigint, on_signal, SIGINT);
-  uv_signal_start(&j.sigterm, on_signal, SIGTERM);
+  catch_signals(&j, &o);
   j.running = 1; /* held until every server started */
   err = start_servers(&j, &o);
-  if (o.so.tls != NULL)
-    sk_tls_unref(o.so.tls); /* the servers hold their own references */
   if (err) {
     j.status = 1;
     j.stopping = true;
-    uv_close((uv_handle_t *)&j.sigint, NULL);
-    uv_close((uv_handle_t *)&j.sigterm, NULL);
-    uv_close((uv_handle_t *)&j.stop_timer, NULL);
+    close_signals(&j);
     stop_servers(&j);
-    server_stopped(&j);
-    uv_run(&j.loop, UV_RUN_DEFAULT);
-    uv_loop_close(&j.loop);
-    free(j.servers);
-    free(o.addrs);
-    return 1;
   }
   server_stopped(&j); /* the hold above */
   uv_run(&j.loop, UV_RUN_DEFAULT);
   uv_loop_close(&j.loop);
   free(j.servers);
-  free(o.addrs);
+  opts_free(&o);
+  cli_access_free(&o.access);
   return j.status == 0 ? 0 : 1;
 }

@@ -177,6 +177,9 @@ typedef struct sk__peer_ops {
   int (*describe)(const sk_peer *p, char *buf, size_t size);
 } sk__peer_ops;
 
+typedef struct sk__door sk__door;     /* door.c */
+typedef struct sk__source sk__source; /* door.c: one source of peers */
+
 /* What every peer has.  The kinds extend it: sk__conn (conn.c) and the
  * UDP peer (udp.c) start with it. */
 struct sk_peer {
@@ -194,6 +197,7 @@ struct sk_peer {
   sk_server *server; /* NULL for a client */
   sk__list link;     /* in the server's list, least recently active first */
   uint64_t last_active;
+  sk__source *source; /* server: its entry in the door's sources, or NULL */
   sk_framing framing;
   size_t max_queue;
   int close_reason;
@@ -305,11 +309,27 @@ struct sk_server {
   int refusing;          /* why the last connection was refused, or 0 */
   sk_log_level refusing_level;      /* how that was logged */
   uint64_t warned_full, warned_fds; /* when last warned of each (ms) */
+  sk__door *door;                   /* who may come in (door.c) */
+  sk_server_stats stats;            /* what was let in, refused, dropped */
   bool stopping;
   bool unlink_path;
   void (*done)(void *arg);
   void *done_arg;
 };
+
+/* The door (door.c): the access list and the per-source limits.
+ * sk__door_admit decides on a new peer from sa before anything is read:
+ * 0 (let in; *src, when not NULL, is its source entry, to hand back to
+ * sk__door_leave when the peer closes), or SK_EDENIED, SK_EPERIP or
+ * SK_ERATE with the reason in why[0..whylen).  sk__door_refused counts and
+ * logs a refusal of `what` ("connection", "datagram") from name. */
+int sk__door_init(sk_server *s);
+void sk__door_free(sk_server *s);
+int sk__door_admit(sk_server *s, const struct sockaddr *sa, sk__source **src,
+                   char *why, size_t whylen);
+void sk__door_leave(sk_server *s, sk__source *src);
+void sk__door_refused(sk_server *s, int reason, const char *what,
+                      const char *name, const char *why);
 
 /* Connections are refused once a new descriptor's number reaches the open
  * file limit less this many. */

@@ -28,6 +28,9 @@ void sk_server_opts_init(sk_server_opts *o) {
   o->backlog = 511;
   o->nodelay = 1;
   o->handshake_timeout_ms = 10000;
+  o->per_ip_prefix6 = 64;
+  o->rate_period_ms = 1000;
+  o->slow_timeout_ms = 10000;
 }
 
 const sk_addr *sk_server_addr(const sk_server *s) {
@@ -211,6 +214,7 @@ void sk__server_frame_pause(sk_peer *p, sk__frame_clock *fc, bool reading) {
 /* ---------------------------------------------------- stop and release */
 
 static void server_free(sk_server *s) {
+  sk__door_free(s);
   if (s->opts.tls != NULL)
     sk_tls_unref(s->opts.tls);
   sk__udp_server_free(s);
@@ -253,6 +257,8 @@ void sk__server_peer_closed(sk_peer *p) {
   s->npeers--;
   if (p->counted)
     s->nactive--;
+  sk__door_leave(s, p->source);
+  p->source = NULL;
   server_maybe_done(s);
 }
 
@@ -291,16 +297,27 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
 
 /* ------------------------------------------------------------- accept */
 
-static void name_peer(sk_server *s, sk__conn *c) {
+/* Names the peer, and lets the door decide on it before any byte is read
+ * or sent.  Returns 0 or the reason it is refused (already logged). */
+static int name_and_admit(sk_server *s, sk__conn *c) {
   sk_peer *p = sk__conn_peer(c);
   struct sockaddr_storage ss;
+  char why[160];
+  int err;
 
-  if (p->transport == SK_UNIX)
+  if (p->transport == SK_UNIX) {
     snprintf(p->name, sizeof(p->name), "unix#%u", ++s->next_id);
-  else if (sk__conn_peername(c, &ss) == 0)
-    sk_sockaddr_format((struct sockaddr *)&ss, p->name, sizeof(p->name));
-  else
+    return 0;
+  }
+  if (sk__conn_peername(c, &ss) != 0) { /* it left already */
     snprintf(p->name, sizeof(p->name), "tcp#%u", ++s->next_id);
+    return 0;
+  }
+  sk_sockaddr_format((struct sockaddr *)&ss, p->name, sizeof(p->name));
+  err = sk__door_admit(s, (struct sockaddr *)&ss, &p->source, why, sizeof(why));
+  if (err)
+    sk__door_refused(s, err, "connection from", p->name, why);
+  return err;
 }
 
 /* Whether descriptor fd is among the last SK__FD_SPARE the process may
@@ -327,6 +344,7 @@ static void refuse(sk_server *s, sk_peer *p, int reason) {
   uint64_t *warned = reason == SK_EFULL ? &s->warned_full : &s->warned_fds;
   sk_log_level level = SK_LOG_INFO;
 
+  s->stats.full++;
   if (s->refusing != reason) {
     s->refusing = reason;
     if (*warned == 0 || now - *warned >= REFUSE_WARN_MS) {
@@ -385,7 +403,12 @@ static void on_connection(uv_stream_t *listener, int status) {
     sk_peer_close(p, err);
     return;
   }
-  name_peer(s, c);
+  err = name_and_admit(s, c);
+  if (err) {
+    /* Closed with no byte read or written and no handshake begun. */
+    sk_peer_close(p, err);
+    return;
+  }
   if (s->opts.max_conns > 0 && s->nactive >= s->opts.max_conns) {
     refuse(s, p, SK_EFULL);
     return;
@@ -406,6 +429,7 @@ static void on_connection(uv_stream_t *listener, int status) {
             s->nactive + 1);
   }
   s->nactive++;
+  s->stats.accepted++;
   p->counted = true;
   sk__log(SK_LOG_INFO, "connection from %s", p->name);
   sk__conn_open(c, s->addr.tls ? s->opts.tls : NULL, NULL,
@@ -509,6 +533,10 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
   s->addr = *addr;
   s->opts = *opts;
   s->opts.tls = addr->tls ? sk__tls_ref(opts->tls) : NULL;
+  if (sk__door_init(s) != 0) {
+    server_free(s);
+    return UV_ENOMEM;
+  }
   sk__list_init(&s->peers);
   sk__list_init(&s->frames);
   if (addr->transport == SK_UDP && s->opts.max_conns == 0)

@@ -61,7 +61,8 @@ void sk__read_release(const uv_buf_t *buf) {
 /* ------------------------------------------------------------- closing */
 
 static void log_close(sk_peer *p, int reason) {
-  if (p->server == NULL)
+  if (p->server == NULL || reason == SK_EDENIED || reason == SK_EPERIP ||
+      reason == SK_ERATE) /* the door logged it */
     return;
   if (sk__close_is_orderly(reason))
     sk__log(SK_LOG_INFO, "%s disconnected%s%s", p->name,

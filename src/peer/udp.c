@@ -183,23 +183,38 @@ static void unhash(sk_server *s, udp_peer *p) {
 
 static const sk__peer_ops udp_ops;
 
+/* A peer for a new sender, or NULL when its datagram is to be dropped:
+ * refused at the door (dropped unread), or no memory. */
 static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
+  sk__source *src;
   udp_peer *up, **b;
   sk_peer *p;
+  char why[160], name[64];
+  int err;
 
+  err = sk__door_admit(s, sa, &src, why, sizeof(why));
+  if (err) {
+    sk_sockaddr_format(sa, name, sizeof(name));
+    sk__door_refused(s, err, "datagram from", name, why);
+    return NULL;
+  }
   if (s->nactive >= s->opts.max_conns) {
     sk_peer *old = sk__server_oldest(s);
     while (old != NULL && old->state == SK__PEER_CLOSING)
       old = old->link.next != &s->peers
                 ? sk__list_entry(old->link.next, sk_peer, link)
                 : NULL;
-    if (old == NULL)
+    if (old == NULL) {
+      sk__door_leave(s, src);
       return NULL;
+    }
     sk_peer_close(old, SK_EIDLE);
   }
   up = calloc(1, sizeof(*up));
-  if (up == NULL)
+  if (up == NULL) {
+    sk__door_leave(s, src);
     return NULL;
+  }
   p = &up->base;
   sk__peer_init(p, &udp_ops, SK_UDP, &s->opts.framing, s->opts.max_queue,
                 s->handler, s->ctx);
@@ -207,10 +222,12 @@ static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
   memcpy(&up->addr, sa, sa_len(sa));
   sk_sockaddr_format(sa, p->name, sizeof(p->name));
   sk__server_link(s, p);
+  p->source = src;
   b = bucket(s, sa);
   up->hnext = *b;
   *b = up;
   s->nactive++;
+  s->stats.accepted++;
   p->counted = true;
   p->state = SK__PEER_OPEN;
   p->opened = true;
