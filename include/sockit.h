@@ -187,8 +187,10 @@ sk_acl *sk_acl_new(void);
 
 /* Adds a rule for n's network (host bits cleared).  label (copied) names
  * where the rule came from, for logs: "--deny 10.0.0.0/8",
- * "allow.txt:12".  Adding the same network and action twice keeps the
- * first label.  Returns 0 or UV_ENOMEM. */
+ * "allow.txt:12"; NULL names it by its network.  Adding the same network
+ * and action twice keeps the first label.  Returns 0, SK_EBADNET (n is
+ * no network sk_net_parse could give, or action is neither), or
+ * UV_ENOMEM (a is unchanged). */
 int sk_acl_add(sk_acl *a, const sk_net *n, sk_acl_action action,
                const char *label);
 

@@ -140,12 +140,13 @@ static action_rules *rules_of(sk_acl *a, sk_acl_action action) {
 /* n as a rule's key: a valid network, IPv4-mapped networks folded into
  * IPv4 and host bits cleared.  A network built by hand goes through the
  * parser's own checks by way of its text, so that there is one definition
- * of a valid network.  Also writes n's text into text. */
+ * of a valid network.  Also writes the key's text into text. */
 static int rule_net(const sk_net *n, sk_net *out, char text[SK_NET_STRLEN]) {
   sk_net_format(n, text, SK_NET_STRLEN);
   if (sk_net_parse(out, text) != 0)
     return SK_EBADNET;
   sk_net_network(out, out);
+  sk_net_format(out, text, SK_NET_STRLEN);
   return 0;
 }
 
