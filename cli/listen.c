@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,10 +100,33 @@ static void close_signals(listen_job *j) {
     uv_close((uv_handle_t *)&j->sighup, NULL);
 }
 
+/* With -v, what the servers let in and turned away, summed. */
+static void log_stats(const listen_job *j) {
+  sk_server_stats all = {0}, one;
+
+  if (j->verbosity < 1)
+    return;
+  for (unsigned i = 0; i < j->nservers; i++) {
+    sk_server_stats_get(j->servers[i], &one);
+    all.accepted += one.accepted;
+    all.denied += one.denied;
+    all.full += one.full;
+    all.per_ip += one.per_ip;
+    all.rate += one.rate;
+    all.slow += one.slow;
+  }
+  fprintf(stderr,
+          "sockit: listen: %ju let in; refused %ju by access rules, %ju per "
+          "source, %ju by rate, %ju when full; %ju dropped as too slow\n",
+          (uintmax_t)all.accepted, (uintmax_t)all.denied, (uintmax_t)all.per_ip,
+          (uintmax_t)all.rate, (uintmax_t)all.full, (uintmax_t)all.slow);
+}
+
 /* Runs from a timer, outside every library callback. */
 static void stop_now(uv_timer_t *t) {
   listen_job *j = t->data;
 
+  log_stats(j);
   close_signals(j);
   stop_servers(j);
 }
@@ -370,10 +394,10 @@ static void catch_signals(listen_job *j, const listen_opts *o) {
   j->sigint.data = j->sigterm.data = j->stop_timer.data = j;
   uv_signal_start(&j->sigint, on_signal, SIGINT);
   uv_signal_start(&j->sigterm, on_signal, SIGTERM);
+  j->verbosity = o->c.verbosity;
   if (o->access.nfiles > 0) {
     j->reloading = true;
     j->access = &o->access;
-    j->verbosity = o->c.verbosity;
     uv_signal_init(&j->loop, &j->sighup);
     j->sighup.data = j;
     uv_signal_start(&j->sighup, on_sighup, SIGHUP);

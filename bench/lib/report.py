@@ -165,6 +165,12 @@ SUMMARY = [
          "tls.connect.s_server", cpu="cpu_us"),
     _row("tls", "TLS handshakes/s", "tls.connect.sockit", "rps",
          "sockit, plain TCP connects (reference)", "tls.connect.sockit-plain", cpu="cpu_us"),
+    _row("door", "accepts/s, 10,000 deny rules", "door.sockit-deny", "rps", "no rules",
+         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
+    _row("door", "accepts/s, 10,000 allow rules", "door.sockit-allow", "rps", "no rules",
+         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
+    _row("door", "accepts/s, per-source limits", "door.sockit-per-ip", "rps", "no rules",
+         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
 ]
 
 

@@ -24,8 +24,10 @@ per million chat deliveries).
 """
 
 import contextlib
+import ipaddress
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -878,6 +880,70 @@ def tls_cases(cfg):
             cases["hs-s_server"], cases["hs-sockit"], cases["tcp-sockit"]]
 
 
+def _rules_file(cfg, name, n, seed):
+    """n random networks, one a line, IPv4 and IPv6 with prefixes of every
+    length, none of them covering 127.0.0.0/8: the check of a loopback
+    client probes every prefix length the list has and matches nothing."""
+    rnd = random.Random(seed)
+    path = os.path.join(cfg.tmpdir, name)
+    with open(path, "w") as f:
+        f.write("# %d random networks, none on loopback\n" % n)
+        for i in range(n):
+            if i % 4 == 3:
+                plen = rnd.randint(16, 128)
+                addr = ipaddress.IPv6Address(rnd.getrandbits(128) | (0x2001 << 112))
+                net = ipaddress.IPv6Network((addr, plen), strict=False)
+            else:
+                plen = rnd.randint(9, 32)
+                first = rnd.choice([10, 100, 172, 192, 198, 203]) << 24
+                addr = ipaddress.IPv4Address(first | rnd.getrandbits(24))
+                net = ipaddress.IPv4Network((addr, plen), strict=False)
+            f.write("%s\n" % net)
+    return path
+
+
+def door_cases(cfg):
+    g = "new connections/s, 50 in flight, each closed once open"
+
+    def accepts(cfg, extra, name):
+        port = proc.free_port()
+        argv = [cfg.sockit, "listen", "-q", "-s", "discard"] + extra + ["127.0.0.1:%d" % port]
+        with server(cfg, name, argv, port) as srv:
+            obj = sockit_bench(cfg, "127.0.0.1:%d" % port, mode="connect", conns=50,
+                               cpu_pids=[srv.pid])
+        fig = _bench_figures(obj)
+        fig.pop("mib_s", None)
+        return fig
+
+    def deny(cfg):
+        path = _rules_file(cfg, "deny-10000.txt", 10000, 9)
+        return accepts(cfg, ["--deny-file", path], "sockit-deny-10000")
+
+    def allow(cfg):
+        path = _rules_file(cfg, "allow-10000.txt", 9999, 10)
+        with open(path, "a") as f:
+            f.write("127.0.0.1\n")
+        return accepts(cfg, ["--allow-file", path], "sockit-allow-10000")
+
+    def limits(cfg):
+        return accepts(cfg, ["--max-conns-per-ip", "1000", "--rate-per-ip", "1000000/1"],
+                       "sockit-per-ip")
+
+    none = Case("door.sockit-none", g, "sockit listen -s discard, no rules",
+                lambda cfg: accepts(cfg, [], "sockit-discard"), ["sockit-bench-connect"])
+    return [none,
+            Case("door.sockit-deny", g, "the same with --deny-file of 10,000 networks",
+                 deny, ["sockit-bench-connect"]),
+            none,
+            Case("door.sockit-allow", g,
+                 "the same with --allow-file of 10,000 networks (the last 127.0.0.1)",
+                 allow, ["sockit-bench-connect"]),
+            none,
+            Case("door.sockit-per-ip", g,
+                 "the same with --max-conns-per-ip 1000 --rate-per-ip 1000000",
+                 limits, ["sockit-bench-connect"])]
+
+
 SCENARIOS = [
     ("echo", "1. Echo: 64-byte messages, 50 connections", echo_cases),
     ("bulk", "2. Bulk transfer", bulk_cases),
@@ -886,4 +952,5 @@ SCENARIOS = [
     ("chat", "5. Chat fan-out", chat_cases),
     ("udp", "6. UDP echo", udp_cases),
     ("tls", "7. TLS", tls_cases),
+    ("door", "8. The door: new connections/s under access rules", door_cases),
 ]

@@ -88,7 +88,7 @@ def parse_args(argv):
                          "latest); a NAME with a / is a path without the extension")
     ap.add_argument("--quiet-wait", type=float, default=120, metavar="S",
                     help="before each run, wait up to S seconds for the machine to be quiet "
-                         "(under %d%% of its CPU time busy; default 120, 0: do not wait); a run "
+                         "(under %d%%%% of its CPU time busy; default 120, 0: do not wait); a run "
                          "made on a busy machine says so in its note" % (QUIET * 100))
     ap.add_argument("--no-pin", action="store_true",
                     help="let the scheduler place servers and clients (default: servers on "
