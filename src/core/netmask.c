@@ -203,22 +203,20 @@ int sk_net_contains(const sk_net *n, const struct sockaddr *sa) {
 }
 
 /* Clears (set == 0) or sets the host bits of n, those after its prefix
- * and within its family's width. */
+ * and within its family's width.  Byte by byte: an access list check does
+ * this once per prefix length it probes. */
 static void host_bits(const sk_net *n, sk_net *out, int set) {
-  unsigned bits = family_bits(n->family);
+  unsigned bits = family_bits(n->family), i = n->prefix / 8;
 
   *out = *n;
-  for (unsigned i = n->prefix; i < bits; i++) {
-    uint8_t bit = (uint8_t)(0x80 >> (i % 8));
-    if (i % 8 == 0 && i + 8 <= bits) {
-      out->addr[i / 8] = set ? 0xff : 0;
-      i += 7;
-    } else if (set) {
-      out->addr[i / 8] |= bit;
-    } else {
-      out->addr[i / 8] &= (uint8_t)~bit;
-    }
+  if (n->prefix >= bits)
+    return;
+  if (n->prefix % 8 != 0) {
+    uint8_t host = (uint8_t)(0xff >> (n->prefix % 8));
+    out->addr[i] = set ? out->addr[i] | host : out->addr[i] & (uint8_t)~host;
+    i++;
   }
+  memset(out->addr + i, set ? 0xff : 0, bits / 8 - i);
 }
 
 int sk_net_is_network(const sk_net *n) {
