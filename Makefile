@@ -144,15 +144,16 @@ valgrind-e2e: $(BUILD)/sockit $(BUILD)/tests/flood
 .PHONY: test-valgrind valgrind-unit valgrind-e2e
 
 # ------------------------------------------------------------------- fuzz
-# libFuzzer harnesses for the codec, the address parser and the chat
-# command parser (fuzz/README.md), built with clang under ASan + UBSan into
-# build-fuzz/.  `make fuzz` runs each for FUZZ_TIME seconds and fails on
-# any crash, naming the input; `make fuzz-merge` adds what the scratch
-# corpus in build-fuzz/ found to the committed seeds, minimised.
+# libFuzzer harnesses for the codec, the address parser, the chat command
+# parser and the network parser (fuzz/README.md), built with clang under
+# ASan + UBSan into build-fuzz/.  `make fuzz` runs each for FUZZ_TIME
+# seconds and fails on any crash, naming the input; `make fuzz-merge` adds
+# what the scratch corpus in build-fuzz/ found to the committed seeds,
+# minimised.
 FUZZ_TIME    ?= 60
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build-fuzz
-FUZZ_TARGETS := decoder addr chat
+FUZZ_TARGETS := decoder addr chat netmask
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer -std=c11 -D_GNU_SOURCE -Wall \
                 -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \

@@ -157,6 +157,51 @@ CHAT = {
 }
 
 
+NETMASK = {
+    "v4-host": b"192.0.2.7",
+    "v4-8": b"10.0.0.0/8",
+    "v4-host-bits": b"10.1.2.3/8",
+    "v4-0": b"0.0.0.0/0",
+    "v4-31": b"192.0.2.4/31",
+    "v4-32": b"192.0.2.4/32",
+    "v4-mask": b"10.0.0.0/255.0.0.0",
+    "v4-mask-31": b"10.0.0.0/255.255.255.254",
+    "v4-mask-zero": b"10.0.0.0/0.0.0.0",
+    "v4-mask-holes": b"10.0.0.0/255.0.255.0",
+    "v4-mask-short": b"10.0.0.0/255.255.0",
+    "v6-host": b"2001:db8::1",
+    "v6-0": b"::/0",
+    "v6-64": b"2001:db8:1:2::/64",
+    "v6-127": b"2001:db8::1/127",
+    "v6-128": b"::1/128",
+    "v6-brackets": b"[fe80::1]/10",
+    "v6-brackets-bare": b"[::1]",
+    "v6-mask": b"::1/255.0.0.0",
+    "v6-zone": b"fe80::1%eth0/64",
+    "v6-longest": b"ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/127",
+    "mapped-host": b"::ffff:10.1.2.3",
+    "mapped-104": b"::ffff:10.0.0.0/104",
+    "mapped-96": b"::ffff:0:0/96",
+    "mapped-95": b"::ffff:0:0/95",
+    "compat": b"::10.1.2.3/120",
+    "v4-in-brackets": b"[1.2.3.4]",
+    "octet-256": b"10.0.0.256",
+    "prefix-33": b"1.2.3.4/33",
+    "prefix-129": b"::/129",
+    "prefix-empty": b"1.2.3.4/",
+    "prefix-minus": b"1.2.3.4/-1",
+    "prefix-plus": b"1.2.3.4/+8",
+    "prefix-zero-lead": b"1.2.3.4/08",
+    "prefix-huge": b"1.2.3.4/99999999999999999999999",
+    "no-addr": b"/8",
+    "empty": b"",
+    "space": b"1.2.3.4 /8",
+    "two-slashes": b"1.2.3.4/8/8",
+    "open-bracket": b"[::1/64",
+    "nul-inside": b"10.0.0.0\x00/8",
+}
+
+
 def write(sub, seeds):
     d = os.path.join("fuzz", "corpus", sub)
     os.makedirs(d, exist_ok=True)
@@ -173,3 +218,4 @@ if __name__ == "__main__":
     write("decoder", decoder_seeds())
     write("addr", ADDR)
     write("chat", CHAT)
+    write("netmask", NETMASK)
