@@ -44,10 +44,11 @@ extern "C" {
 #define SK_EFRAMETIMEOUT (-5010) /* a frame took longer than frame_timeout */
 #define SK_ETLS (-5011)          /* the TLS handshake or session failed */
 #define SK_EHANDSHAKETIMEOUT (-5012) /* the TLS handshake took too long */
-#define SK_EBADNET (-5013)  /* a network (address/prefix) does not parse */
-#define SK_EDENIED (-5014)  /* refused by an access rule */
-#define SK_EPERIP (-5015)   /* refused: too many connections from one source */
-#define SK_ERATE (-5016)    /* refused: new connections from one source too fast */
+#define SK_EBADNET (-5013) /* a network (address/prefix) does not parse */
+#define SK_EDENIED (-5014) /* refused by an access rule */
+#define SK_EPERIP (-5015)  /* refused: too many connections from one source */
+#define SK_ERATE (-5016) /* refused: new connections from one source too fast  \
+                          */
 
 /* Returns a static, human-readable description of err (an SK_E* or UV_E*
  * code).  Never returns NULL. */
@@ -567,12 +568,12 @@ unsigned sk_server_peer_count(const sk_server *s);
 
 /* What the server has turned away or dropped since it started. */
 typedef struct sk_server_stats {
-  uint64_t accepted;     /* connections (UDP: peers) let in */
-  uint64_t denied;       /* refused by the access list */
-  uint64_t full;         /* refused at max_conns or out of descriptors */
-  uint64_t per_ip;       /* refused at max_conns_per_ip */
-  uint64_t rate;         /* refused by the per-source rate */
-  uint64_t slow;         /* fed peers dropped as too slow */
+  uint64_t accepted; /* connections (UDP: peers) let in */
+  uint64_t denied;   /* refused by the access list */
+  uint64_t full;     /* refused at max_conns or out of descriptors */
+  uint64_t per_ip;   /* refused at max_conns_per_ip */
+  uint64_t rate;     /* refused by the per-source rate */
+  uint64_t slow;     /* fed peers dropped as too slow */
 } sk_server_stats;
 
 void sk_server_stats_get(const sk_server *s, sk_server_stats *out);
