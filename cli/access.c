@@ -30,8 +30,6 @@ static int add_rule(cli_access *a, int opt, const char *arg) {
   r[a->nrules].file = opt == OPT_ALLOW_FILE || opt == OPT_DENY_FILE;
   r[a->nrules].text = arg;
   a->nrules++;
-  if (r[a->nrules - 1].file)
-    a->nfiles++;
   return 0;
 }
 

@@ -109,7 +109,6 @@ typedef struct cli_rule {
 typedef struct cli_access {
   cli_rule *rules;
   unsigned nrules;
-  unsigned nfiles;
   unsigned max_per_ip;     /* --max-conns-per-ip */
   unsigned rate_burst;     /* --rate-per-ip N */
   uint64_t rate_period_ms; /* --rate-per-ip N/S */

@@ -386,7 +386,8 @@ static void opts_free(listen_opts *o) {
 
 /* Signals are caught before the first "listening on" line: a script may
  * send one as soon as it reads it.  SIGHUP is caught only when there are
- * access files to reload; otherwise a hang-up ends sockit as usual. */
+ * access rules to reload (from files, and those of the command line with
+ * them); otherwise a hang-up ends sockit as usual. */
 static void catch_signals(listen_job *j, const listen_opts *o) {
   uv_signal_init(&j->loop, &j->sigint);
   uv_signal_init(&j->loop, &j->sigterm);
@@ -395,7 +396,7 @@ static void catch_signals(listen_job *j, const listen_opts *o) {
   uv_signal_start(&j->sigint, on_signal, SIGINT);
   uv_signal_start(&j->sigterm, on_signal, SIGTERM);
   j->verbosity = o->c.verbosity;
-  if (o->access.nfiles > 0) {
+  if (o->access.nrules > 0) {
     j->reloading = true;
     j->access = &o->access;
     uv_signal_init(&j->loop, &j->sighup);

@@ -46,9 +46,8 @@ extern "C" {
 #define SK_EHANDSHAKETIMEOUT (-5012) /* the TLS handshake took too long */
 #define SK_EBADNET (-5013) /* a network (address/prefix) does not parse */
 #define SK_EDENIED (-5014) /* refused by an access rule */
-#define SK_EPERIP (-5015)  /* refused: too many connections from one source */
-#define SK_ERATE (-5016) /* refused: new connections from one source too fast  \
-                          */
+#define SK_EPERIP (-5015)  /* refused: too many open from one source */
+#define SK_ERATE (-5016)   /* refused: new ones from one source too fast */
 
 /* Returns a static, human-readable description of err (an SK_E* or UV_E*
  * code).  Never returns NULL. */

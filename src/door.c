@@ -245,10 +245,10 @@ void sk__door_refused(sk_server *s, int reason, const char *what,
     return;
   }
   if (d->warned_ms == 0)
-    sk__log(SK_LOG_WARN,
-            "refused %s %s (%s); refusals are summed up once a minute, -v "
-            "logs each",
-            what, name, why);
+    sk__log(SK_LOG_WARN, "refused %s %s (%s)%s", what, name, why,
+            sk__log_enabled(SK_LOG_INFO)
+                ? ""
+                : "; refusals are summed up once a minute, -v logs each");
   else
     sk__log(SK_LOG_WARN,
             "refused %s %s (%s); %ju refused in the last %ju s (access rules "

@@ -384,6 +384,17 @@ def test_sighup_reload_applies_new_rules(start_server, clients, tmp_path):
     check(srv, allowed=["127.0.0.2", "127.0.0.3"], denied=["127.0.0.4", "127.0.0.9"])
 
 
+def test_sighup_with_command_line_rules_only_keeps_serving(start_server):
+    # Nothing to read again, but a server given rules is one that expects
+    # SIGHUP to mean "reload", never "die".
+    srv = echo(start_server, "--allow", "127.0.0.2")
+    base = len(srv.stderr_lines)
+    srv.signal(signal.SIGHUP)
+    srv.wait_stderr("reloaded", start=base)
+    assert srv.proc.poll() is None, "SIGHUP ended a server with access rules"
+    check(srv, allowed=["127.0.0.2"], denied=["127.0.0.3"])
+
+
 def test_sighup_reloads_deny_file(start_server, tmp_path):
     deny = write_file(tmp_path / "deny.txt", "127.0.0.3\n")
     srv = echo(start_server, "--deny-file", deny)
