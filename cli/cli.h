@@ -131,10 +131,11 @@ typedef struct cli_access {
   "      --deny NET         refuse NET; deny wins over allow\n"                \
   "      --allow-file FILE  one NET a line, # comments; SIGHUP reloads\n"      \
   "      --deny-file FILE   the files (a broken one keeps the old rules)\n"    \
-  "      --max-conns-per-ip N  open connections per source address\n"          \
-  "                         (IPv6: per /64; 0: no limit)\n"                    \
-  "      --rate-per-ip N[/S]  new connections per source, N at once and\n"     \
-  "                         N per S seconds after (default S 1)\n"
+  "      --max-conns-per-ip N  open connections per source address,\n"         \
+  "                         an IPv6 source being its /64 (0: no limit)\n"      \
+  "      --rate-per-ip N[/S]  new connections per source: N at once, N\n"      \
+  "                         more every S seconds (S: 1 if left out;\n"         \
+  "                         default none)\n"
 
 void cli_access_init(cli_access *a);
 void cli_access_free(cli_access *a);

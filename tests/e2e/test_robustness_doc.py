@@ -77,6 +77,17 @@ AREAS = [
      "client, a -v log line for the server, which goes on serving; a "
      "handshake that does not finish within --handshake-timeout (10 s) is "
      "closed; resets in the middle of a handshake harm nobody else"),
+    ("Refused at the door",
+     [("test_access.py", None), ("test_per_source.py", None)],
+     [("test_access", "BAD_RULES")],
+     "--allow/--deny (and their files) refuse a TCP or TLS connection before "
+     "a byte is read or sent and with no handshake (a ClientHello gets not one "
+     "byte back), and drop a UDP datagram unread; a v4-mapped peer is matched "
+     "as IPv4; -v names the rule, else one summary a minute; SIGHUP reloads, and "
+     "a file that no longer parses keeps the old rules and names its line; a bad "
+     "rule at start exits 2 naming the file and line; --max-conns-per-ip "
+     "(IPv6 per /64) and --rate-per-ip close excess connections at once; the "
+     "others are served throughout"),
     ("Nothing lost",
      [("test_nothing_lost.py", None), ("test_concurrency.py", None)],
      [],
