@@ -309,7 +309,7 @@ CASES = [
     unknown_opt("bench", "-v", LOCAL),
     unknown_opt("bench", "--max-queue", "1K", LOCAL),
     unknown_opt("bench", "--send", "x", LOCAL),
-    usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns\)$"),
+    usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns, --max-conns-per-ip\)$"),
     usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
     usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
     # An unknown short option in a cluster after a good long one is named
