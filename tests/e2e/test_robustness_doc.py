@@ -77,6 +77,15 @@ AREAS = [
      "client, a -v log line for the server, which goes on serving; a "
      "handshake that does not finish within --handshake-timeout (10 s) is "
      "closed; resets in the middle of a handshake harm nobody else"),
+    ("Hostile terminal output",
+     [("test_terminal.py", None)],
+     [],
+     "on a real pseudo-terminal, with line or len framing, a peer's OSC and "
+     "CSI sequences, C1 controls (raw 0x9b and U+009B), DEL, a CR inside a "
+     "line, a newline inside a len message and invalid UTF-8 (a stray 0xff, "
+     "a cut sequence, an overlong form) are printed as `\\xNN`, Chinese "
+     "text unchanged; a pipe, raw framing and --raw-output get the exact "
+     "bytes; a non-TLS peer's bytes in the -v log are escaped too"),
     ("Nothing lost",
      [("test_nothing_lost.py", None), ("test_concurrency.py", None)],
      [],

@@ -19,9 +19,13 @@ import time
 
 import pytest
 
-from helpers import IO_TIMEOUT, Addr, _track, len_frame, scaled, sockit_bin
+from helpers import (IO_TIMEOUT, Addr, _track, len_frame, run_sockit, scaled,
+                     sockit_bin)
 
 LISTENING = rb"listening on (\S+)"
+
+MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "..", "..", "docs", "sockit.1")
 
 CHINESE = "你好，世界".encode("utf-8")
 
@@ -300,3 +304,13 @@ def test_peer_text_in_stderr_is_escaped():
     finally:
         p.terminate()
         p.wait(scaled(IO_TIMEOUT))
+
+
+@pytest.mark.parametrize("cmd", ["connect", "listen"])
+def test_raw_output_is_documented(cmd):
+    r = run_sockit([cmd, "--help"])
+    assert r.returncode == 0 and b"--raw-output" in r.stdout, r.stdout
+    with open(MAN_PAGE, encoding="utf-8") as f:
+        man = f.read()
+    assert ".SH TERMINAL OUTPUT" in man
+    assert man.count(".B \\-\\-raw\\-output\n") >= 2  # listen's and connect's
