@@ -172,30 +172,44 @@ static void out_frame(stdio_svc *st, const char *msg, size_t len) {
     set_peers_paused(st, true);
 }
 
+/* msg[0..len) escaped into a new buffer, whose length goes to *n: the
+ * clean start (clean bytes, from sk__escape_span) as it is, the rest at
+ * most 4 bytes per byte.  NULL when out of memory. */
+static char *escaped_copy(const char *msg, size_t len, size_t clean,
+                          size_t *n) {
+  size_t rest = len - clean, size;
+  char *text;
+
+  if (rest > (SIZE_MAX - 1 - clean) / 4) /* only where size_t is small */
+    return NULL;
+  size = clean + 4 * rest + 1;
+  if ((text = malloc(size)) == NULL)
+    return NULL;
+  memcpy(text, msg, clean);
+  *n = clean + sk__escape(msg + clean, rest, text + clean, size - clean);
+  return text;
+}
+
 /* Prints one message, escaped when asked.  Most messages need nothing
  * escaped and go out from where they are; one that does is escaped into
- * a buffer of its own (at most 4 bytes per byte, and messages are bounded
- * by --max-frame), which the queue copies before it is freed. */
+ * a buffer of its own (messages are bounded by --max-frame), which the
+ * queue copies before it is freed. */
 static void out_write(stdio_svc *st, const char *msg, size_t len) {
+  size_t clean, n;
   char *text;
-  size_t size;
 
   if (st->out_broken)
     return;
-  if (!st->out_escape || sk__escape_span(msg, len) == len) {
+  clean = st->out_escape ? sk__escape_span(msg, len) : len;
+  if (clean == len) {
     out_frame(st, msg, len);
     return;
   }
-  if (len > (SIZE_MAX - 1) / 4) {
+  if ((text = escaped_copy(msg, len, clean, &n)) == NULL) {
     out_error(&st->out_q, UV_ENOMEM);
     return;
   }
-  size = 4 * len + 1;
-  if ((text = malloc(size)) == NULL) {
-    out_error(&st->out_q, UV_ENOMEM);
-    return;
-  }
-  out_frame(st, text, sk__escape(msg, len, text, size));
+  out_frame(st, text, n);
   free(text);
 }
 
