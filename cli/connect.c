@@ -231,7 +231,7 @@ static void print_reply(const connect_job *j, const char *msg, size_t len) {
   char hex[4 * 4 + 1]; /* one character, escaped */
 
   while (len > 0) {
-    size_t n = j->escape ? sk__escape_span(msg, len) : len;
+    size_t n = j->escape ? sk__escape_span(msg, len) : len, shown;
 
     fwrite(msg, 1, n, stdout);
     msg += n;
@@ -241,7 +241,8 @@ static void print_reply(const connect_job *j, const char *msg, size_t len) {
     n = sk__utf8_seq((const unsigned char *)msg, len);
     if (n == 0) /* a byte that starts no valid character */
       n = 1;
-    fwrite(hex, 1, sk__escape(msg, n, hex, sizeof(hex)), stdout);
+    shown = sk__escape(msg, n, hex, sizeof(hex));
+    fwrite(hex, 1, shown, stdout);
     msg += n;
     len -= n;
   }
