@@ -17,7 +17,8 @@ typedef struct cli_common {
   size_t max_frame;
   const char *max_frame_text; /* as given, or NULL for the default */
   size_t max_queue;
-  int verbosity; /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+  int verbosity;   /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+  bool raw_output; /* --raw-output: peer data to a terminal unescaped */
 } cli_common;
 
 /* Prints "sockit: CMD: message" and the help hint, and returns 2. */
@@ -58,14 +59,20 @@ int cli_parse_addr(const char *cmd, const char *s, sk_addr *out);
  * nothing one can connect to (port 0). */
 int cli_check_remote(const char *cmd, const sk_addr *a);
 
-/* Handles -f, --max-frame, --max-queue, -v, -q.  Returns 1 when it took
- * the option, 0 when not its own, 2 on a bad value (already reported). */
+/* Handles -f, --max-frame, --max-queue, --raw-output, -v, -q.  Returns 1
+ * when it took the option, 0 when not its own, 2 on a bad value (already
+ * reported). */
 int cli_common_option(cli_common *c, int opt, const char *arg);
 void cli_common_init(cli_common *c, const char *cmd);
 
 /* Applies the common options: framing default, max-frame fitted to the
  * length header, log level.  Returns 0, or 2 after a usage message. */
 int cli_common_apply(cli_common *c, sk_frame_mode default_mode);
+
+/* Whether messages from peers printed to stdout are shown escaped:
+ * stdout is a terminal, the framing is line or len, and --raw-output was
+ * not given.  Raw framing, a pipe or a file get the bytes as they are. */
+bool cli_escape_output(const cli_common *c);
 
 /* Raises the soft descriptor limit to the hard one and ignores SIGPIPE. */
 void cli_setup_process(void);
@@ -95,6 +102,7 @@ enum {
   OPT_DENY_FILE,
   OPT_MAX_CONNS_PER_IP,
   OPT_RATE_PER_IP,
+  OPT_RAW_OUTPUT,
 };
 
 /* The door's options (cli/access.c): access rules by network, in the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 void cli_error(const char *fmt, ...) {
   va_list ap;
@@ -254,6 +255,9 @@ int cli_common_option(cli_common *c, int opt, const char *arg) {
                           &c->max_queue) == 0
                ? 1
                : 2;
+  case OPT_RAW_OUTPUT:
+    c->raw_output = true;
+    return 1;
   case 'v':
     c->verbosity = c->verbosity < 0 ? 1 : c->verbosity + 1;
     return 1;
@@ -299,6 +303,11 @@ int cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
     level = SK_LOG_DEBUG;
   sk_log_set(log_line, level, NULL);
   return 0;
+}
+
+bool cli_escape_output(const cli_common *c) {
+  return !c->raw_output && c->framing.mode != SK_FRAME_RAW &&
+         isatty(STDOUT_FILENO);
 }
 
 /* glibc hands blocks of 128 KiB and more back to the kernel when they are

@@ -1,6 +1,10 @@
 /* connect.c -- `sockit connect`: a client peer driven by the stdio
  * service, or by a list of messages to send (--send). */
 #include "cli.h"
+/* The library's one escaper, for --send's replies: the stdio service
+ * escapes its own output (sk_service_opts.escape_output), but --send
+ * prints here. */
+#include "core/escape.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +37,11 @@ static const char help[] =
     "                         (default 10; 0: no bound)\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
     "      --max-queue BYTES  write queue cap (default "
-    "1M)\n" CLI_TLS_CLIENT_HELP
+    "1M)\n"
+    "      --raw-output       print messages as they are, also to a\n"
+    "                         terminal (there, by default, line and len\n"
+    "                         messages show control characters and\n"
+    "                         invalid UTF-8 as \\xNN)\n" CLI_TLS_CLIENT_HELP
     "  -v, --verbose          say when connected (TLS: the session and\n"
     "                         the server's certificate)\n"
     "  -q, --quiet            errors only\n"
@@ -47,6 +55,7 @@ typedef struct connect_job {
   char where[SK_ADDR_STRLEN];
   char why[512]; /* why the peer closed, when more than its code says */
   bool heard;    /* a message came from the server */
+  bool escape;   /* show replies escaped (cli_escape_output) */
   cli_tls tls;
   sk_tls *tls_ctx;
   sk_transport transport;
@@ -215,11 +224,35 @@ static void send_open(sk_peer *p, void *ctx) {
     sk_peer_end(p);
 }
 
+/* Prints a reply, escaped when j->escape: runs of text from where they
+ * are, each character that needs it as \xNN.  stdout is buffered, so the
+ * pieces cost no more than one write. */
+static void print_reply(const connect_job *j, const char *msg, size_t len) {
+  char hex[4 * 4 + 1]; /* one character, escaped */
+
+  while (len > 0) {
+    size_t n = j->escape ? sk__escape_span(msg, len) : len, shown;
+
+    fwrite(msg, 1, n, stdout);
+    msg += n;
+    len -= n;
+    if (len == 0)
+      break;
+    n = sk__utf8_seq((const unsigned char *)msg, len);
+    if (n == 0) /* a byte that starts no valid character */
+      n = 1;
+    shown = sk__escape(msg, n, hex, sizeof(hex));
+    fwrite(hex, 1, shown, stdout);
+    msg += n;
+    len -= n;
+  }
+}
+
 static void send_message(sk_peer *p, const char *msg, size_t len, void *ctx) {
   connect_job *j = ctx;
 
   j->heard = true;
-  fwrite(msg, 1, len, stdout);
+  print_reply(j, msg, len);
   if (j->c.framing.mode != SK_FRAME_RAW)
     fputc('\n', stdout);
   j->got++;
@@ -283,6 +316,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"send", required_argument, NULL, OPT_SEND},
       {"expect", required_argument, NULL, OPT_EXPECT},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
       CLI_TLS_CLIENT_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -342,6 +376,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     j->expect = j->nsend;
   if (cli_common_apply(&j->c, SK_FRAME_RAW))
     return EXIT_USAGE;
+  j->escape = cli_escape_output(&j->c);
   if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
     return cli_usage_error("connect",
                            "-f %s cannot be used over UDP: datagrams keep "
@@ -366,6 +401,7 @@ static int start(connect_job *j, const sk_addr *addr) {
     svo.framing = j->c.framing;
     svo.max_queue = j->c.max_queue;
     svo.connect_mode = 1;
+    svo.escape_output = j->escape;
     svo.linger_ms = addr->transport == SK_UDP ? UDP_LINGER_MS : 0;
     svo.on_done = stdio_done;
     svo.arg = j;

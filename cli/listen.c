@@ -48,6 +48,10 @@ static const char help[] =
     "%s"
     "  -k, --keep-open        stdio: keep serving after a client left;\n"
     "                         stdin goes to every client\n"
+    "      --raw-output       stdio: print messages as they are, also to a\n"
+    "                         terminal (there, by default, line and len\n"
+    "                         messages show control characters and\n"
+    "                         invalid UTF-8 as \\xNN)\n"
     "  -v, --verbose          log connects and disconnects\n"
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
@@ -195,6 +199,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
       CLI_TLS_SERVER_LONGS,
       CLI_ACCESS_LONGS,
       {"keep-open", no_argument, NULL, 'k'},
+      {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -305,6 +310,10 @@ static int check(listen_opts *o, const sk_service **svc) {
   if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
     return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
                                      "only");
+  if (o->c.raw_output && strcmp((*svc)->name, "stdio") != 0)
+    return cli_usage_error("listen", "--raw-output applies to -s stdio only: "
+                                     "other services print nothing peers "
+                                     "send");
   if (cli_common_apply(&o->c, (*svc)->default_mode))
     return EXIT_USAGE;
   for (unsigned i = 0; i < o->naddrs; i++)
@@ -432,6 +441,7 @@ int cli_listen(int argc, char **argv) {
   svo.framing = o.c.framing;
   svo.max_queue = o.c.max_queue;
   svo.keep_open = o.keep_open;
+  svo.escape_output = cli_escape_output(&o.c);
   svo.on_done = service_done;
   svo.arg = &j;
   sk_addr_format(&o.addrs[0], where, sizeof(where));

@@ -657,6 +657,12 @@ typedef struct sk_service_opts {
   /* stdio over UDP: after stdin ended, finish once no datagram came for
    * this long (0: never; a UDP peer never "leaves"). */
   uint64_t linger_ms;
+  /* stdio: peer messages written to stdout have control characters and
+   * invalid UTF-8 escaped (for a terminal), as \xNN per byte; C0 controls
+   * other than tab, DEL, C1 controls and bytes that are not valid UTF-8
+   * are escaped, valid UTF-8 text is not.  Line and len framing only: raw
+   * data is written as it came, since a read may split a character. */
+  int escape_output;
   /* stdio: called once the service has nothing more to do (its one peer
    * left, or stdin or stdout failed), after stdout was flushed and every
    * peer closed; the caller then stops its server and destroys the

@@ -51,6 +51,25 @@ static bool is_control(const unsigned char *p, size_t n) {
   return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
 }
 
+size_t sk__escape_span(const char *in, size_t len) {
+  const unsigned char *p = (const unsigned char *)in;
+  size_t i = 0;
+
+  while (i < len) {
+    size_t n;
+
+    if (p[i] >= 0x20 && p[i] < 0x7f) { /* printable ASCII: most text */
+      i++;
+      continue;
+    }
+    n = sk__utf8_seq(p + i, len - i);
+    if (n == 0 || is_control(p + i, n))
+      break;
+    i += n;
+  }
+  return i;
+}
+
 static void put_hex(char *out, unsigned char c) {
   static const char hex[] = "0123456789abcdef";
 

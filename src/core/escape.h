@@ -15,6 +15,11 @@
  * is copied as it is, so the result is for people, not for parsing back. */
 size_t sk__escape(const char *in, size_t len, char *out, size_t size);
 
+/* The length of the longest prefix of in[0..len) that sk__escape copies
+ * unchanged: len when nothing in it needs escaping.  It lets a caller
+ * write text that needs no escaping from where it is, without a copy. */
+size_t sk__escape_span(const char *in, size_t len);
+
 /* The length of the valid UTF-8 sequence at p[0..len) (len > 0), or 0
  * when p does not start one (RFC 3629: no overlong forms, no surrogates,
  * nothing past U+10FFFF).  The one UTF-8 decoder: escaping and chat's

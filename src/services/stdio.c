@@ -6,7 +6,12 @@
  * peer's queue is over its cap, and resumes when they drain.  stdin and
  * stdout may be terminals, pipes, sockets or plain files (a file is read
  * through libuv's thread pool and written synchronously).
+ *
+ * For a terminal, messages can be shown escaped (escape_output): a peer
+ * must not be able to retitle the window, clear the screen or forge what
+ * the user sees with control sequences.
  */
+#include "core/escape.h"
 #include "internal.h"
 #include "services/services.h"
 
@@ -42,6 +47,7 @@ typedef struct stdio_svc {
   bool send_pending; /* a transfer's callback is still to come */
   sk_decoder in_dec;
   sk_framing out_framing; /* raw, or lines for line and len framing */
+  bool out_escape;        /* escape_output, with line or len framing */
 
   /* stdout */
   sk__stream *out;
@@ -144,13 +150,11 @@ static void write_file(stdio_svc *st, const uv_buf_t *bufs, unsigned n) {
   }
 }
 
-static void out_write(stdio_svc *st, const char *msg, size_t len) {
+static void out_frame(stdio_svc *st, const char *msg, size_t len) {
   char hdr[SK_FRAME_HEADER_MAX];
   uv_buf_t bufs[3];
   int n, err;
 
-  if (st->out_broken)
-    return;
   /* Messages are printed raw, or as lines whatever their framing. */
   n = sk__frame_bufs(&st->out_framing, msg, len, hdr, bufs);
   if (n <= 0)
@@ -166,6 +170,47 @@ static void out_write(stdio_svc *st, const char *msg, size_t len) {
   }
   if (sk__wq_full(&st->out_q) && !st->out_blocked)
     set_peers_paused(st, true);
+}
+
+/* msg[0..len) escaped into a new buffer, whose length goes to *n: the
+ * clean start (clean bytes, from sk__escape_span) as it is, the rest at
+ * most 4 bytes per byte.  NULL when out of memory. */
+static char *escaped_copy(const char *msg, size_t len, size_t clean,
+                          size_t *n) {
+  size_t rest = len - clean, size;
+  char *text;
+
+  if (rest > (SIZE_MAX - 1 - clean) / 4) /* only where size_t is small */
+    return NULL;
+  size = clean + 4 * rest + 1;
+  if ((text = malloc(size)) == NULL)
+    return NULL;
+  memcpy(text, msg, clean);
+  *n = clean + sk__escape(msg + clean, rest, text + clean, size - clean);
+  return text;
+}
+
+/* Prints one message, escaped when asked.  Most messages need nothing
+ * escaped and go out from where they are; one that does is escaped into
+ * a buffer of its own (messages are bounded by --max-frame), which the
+ * queue copies before it is freed. */
+static void out_write(stdio_svc *st, const char *msg, size_t len) {
+  size_t clean, n;
+  char *text;
+
+  if (st->out_broken)
+    return;
+  clean = st->out_escape ? sk__escape_span(msg, len) : len;
+  if (clean == len) {
+    out_frame(st, msg, len);
+    return;
+  }
+  if ((text = escaped_copy(msg, len, clean, &n)) == NULL) {
+    out_error(&st->out_q, UV_ENOMEM);
+    return;
+  }
+  out_frame(st, text, n);
+  free(text);
 }
 
 /* ---------------------------------------------------------------- stdin */
@@ -497,6 +542,7 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   sk__list_init(&st->peers);
   st->out_framing = o->framing.mode == SK_FRAME_RAW ? o->framing : lines;
   st->out_framing.max_frame = SIZE_MAX; /* what came in may go out */
+  st->out_escape = o->escape_output && o->framing.mode != SK_FRAME_RAW;
   st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
   st->in = open_stream(st, STDIN_FILENO, true);
   st->in_stream = st->in != NULL;

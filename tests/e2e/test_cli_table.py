@@ -255,6 +255,7 @@ CASES = [
 
     # ---------------------------------------------------- conflicting options
     usage("listen", ["-k", "-s", "echo", "0"], r"-k/--keep-open applies to -s stdio only"),
+    usage("listen", ["--raw-output", "-s", "chat", "0"], r"--raw-output applies to -s stdio only"),
     usage("listen", ["-s", "chat", "-f", "raw", "0"], r"-s chat needs -f line or len"),
     usage("listen", ["-s", "echo", "-f", "len", "udp://127.0.0.1:0"], r"-f len cannot be used over UDP"),
     usage("listen", ["-s", "upper", "-f", "len:2le", "udp://127.0.0.1:0"], r"-f len:2le cannot be used over UDP"),
@@ -312,6 +313,9 @@ CASES = [
     usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns, --max-conns-per-ip\)$"),
     usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
     usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
+    usage("listen", ["--raw-output=yes", "0"], r"option '--raw-output' takes no value$"),
+    usage("connect", ["--raw-output=1", LOCAL], r"option '--raw-output' takes no value$"),
+    unknown_opt("bench", "--raw-output", LOCAL),
     # An unknown short option in a cluster after a good long one is named
     # itself, not the long one before it.
     usage("listen", ["--verbose", "-xv", "9000"], r"unknown option '-x'$"),

@@ -88,6 +88,15 @@ AREAS = [
      "rule at start exits 2 naming the file and line; --max-conns-per-ip "
      "(IPv6 per /64) and --rate-per-ip close excess connections at once; the "
      "others are served throughout"),
+    ("Hostile terminal output",
+     [("test_terminal.py", None)],
+     [],
+     "on a real pseudo-terminal, with line or len framing, a peer's OSC and "
+     "CSI sequences, C1 controls (raw 0x9b and U+009B), DEL, a CR inside a "
+     "line, a newline inside a len message and invalid UTF-8 (a stray 0xff, "
+     "a cut sequence, an overlong form) are printed as `\\xNN`, Chinese "
+     "text unchanged; a pipe, raw framing and --raw-output get the exact "
+     "bytes; a non-TLS peer's bytes in the -v log are escaped too"),
     ("Nothing lost",
      [("test_nothing_lost.py", None), ("test_concurrency.py", None)],
      [],

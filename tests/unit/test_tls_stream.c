@@ -784,6 +784,28 @@ static void test_escape(void **state) {
   assert_string_equal(out, "");
 }
 
+/* sk__escape_span: how much of a text needs no escaping, the test that
+ * lets a terminal's common message go out without a copy. */
+static void test_escape_span(void **state) {
+  const char *cjk = "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7"
+                    "\x95\x8c"; /* 你好，世界 */
+
+  (void)state;
+  assert_int_equal(sk__escape_span("", 0), 0);
+  assert_int_equal(sk__escape_span("plain\ttext ~", 12), 12);
+  assert_int_equal(sk__escape_span(cjk, strlen(cjk)), strlen(cjk));
+  /* It stops at the first thing sk__escape would change. */
+  assert_int_equal(sk__escape_span("ab\x1b[2J", 7), 2);
+  assert_int_equal(sk__escape_span("ab\x7f", 3), 2);
+  assert_int_equal(sk__escape_span("ab\rc", 4), 2);
+  assert_int_equal(sk__escape_span("ab\nc", 4), 2);
+  assert_int_equal(sk__escape_span("\xc3\xa9\x9b", 3), 2);     /* raw C1 */
+  assert_int_equal(sk__escape_span("\xc3\xa9\xc2\x9b", 4), 2); /* U+009B */
+  assert_int_equal(sk__escape_span("a\xc0\xaf", 3), 1);        /* overlong */
+  assert_int_equal(sk__escape_span(cjk, 5), 3); /* a character cut short */
+  assert_int_equal(sk__escape_span("\0", 1), 0);
+}
+
 static void test_fingerprint_and_pin_forms(void **state) {
   sk_tls *srv = tls_make(NULL, 1), *cli;
   char fp[80], colons[120], *p = colons;
@@ -1531,6 +1553,7 @@ static void test_idle_memory(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_escape),
+      cmocka_unit_test(test_escape_span),
       cmocka_unit_test(test_fingerprint_and_pin_forms),
       cmocka_unit_test(test_pin_malformed),
       cmocka_unit_test(test_pin_handshake_and_data),
