@@ -1,10 +1,6 @@
 /* connect.c -- `sockit connect`: a client peer driven by the stdio
  * service, or by a list of messages to send (--send). */
 #include "cli.h"
-/* The library's one escaper, for --send's replies: the stdio service
- * escapes its own output (sk_service_opts.escape_output), but --send
- * prints here. */
-#include "core/escape.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -224,28 +220,24 @@ static void send_open(sk_peer *p, void *ctx) {
     sk_peer_end(p);
 }
 
-/* Prints a reply, escaped when j->escape: runs of text from where they
- * are, each character that needs it as \xNN.  stdout is buffered, so the
- * pieces cost no more than one write. */
+/* Prints a reply, escaped when j->escape.  A reply that needs no escaping
+ * (the usual case) is written from where it is; another is escaped whole,
+ * into at most 4 bytes per byte (\xNN), bounded by --max-frame. */
 static void print_reply(const connect_job *j, const char *msg, size_t len) {
-  char hex[4 * 4 + 1]; /* one character, escaped */
+  size_t clean = j->escape ? sk_escape_span(msg, len) : len;
+  char *shown;
 
-  while (len > 0) {
-    size_t n = j->escape ? sk__escape_span(msg, len) : len, shown;
-
-    fwrite(msg, 1, n, stdout);
-    msg += n;
-    len -= n;
-    if (len == 0)
-      break;
-    n = sk__utf8_seq((const unsigned char *)msg, len);
-    if (n == 0) /* a byte that starts no valid character */
-      n = 1;
-    shown = sk__escape(msg, n, hex, sizeof(hex));
-    fwrite(hex, 1, shown, stdout);
-    msg += n;
-    len -= n;
+  if (clean == len) {
+    fwrite(msg, 1, len, stdout);
+    return;
   }
+  shown = malloc(4 * len + 1);
+  if (shown == NULL) {
+    cli_error("connect: %s", sk_strerror(UV_ENOMEM));
+    return;
+  }
+  fwrite(shown, 1, sk_escape(msg, len, shown, 4 * len + 1), stdout);
+  free(shown);
 }
 
 static void send_message(sk_peer *p, const char *msg, size_t len, void *ctx) {

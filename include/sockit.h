@@ -60,6 +60,25 @@ const char *sk_strerror(int err);
  * how many digits it read.  No sign, no blanks, no base prefix. */
 size_t sk_parse_u64(const char *s, size_t n, uint64_t *out);
 
+/* ------------------------------------------------------------------ text */
+
+/* Copies in[0..len) into out as text a terminal shows as it is: valid
+ * UTF-8 is copied unchanged, while C0 controls other than tab, DEL, the
+ * C1 controls (U+0080 to U+009F) and every byte that is not part of valid
+ * UTF-8 (overlong forms, surrogates, code points past U+10FFFF, truncated
+ * sequences) are written as \xNN per byte, in lower-case hex.  An escape
+ * or a character is never cut: when out is too small the text ends at the
+ * last one that fits.  out is always NUL-terminated when size > 0.
+ * Returns the length written, without the NUL.  A backslash in the input
+ * is copied as it is, so the result is for people, not for parsing back.
+ * sockit uses it for every peer-controlled text it prints. */
+size_t sk_escape(const char *in, size_t len, char *out, size_t size);
+
+/* The length of the longest prefix of in[0..len) that sk_escape copies
+ * unchanged: len when nothing in it needs escaping.  It lets a caller
+ * write text that needs no escaping from where it is, without a copy. */
+size_t sk_escape_span(const char *in, size_t len);
+
 /* ------------------------------------------------------------- addresses */
 
 typedef enum sk_transport {

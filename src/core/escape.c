@@ -51,7 +51,7 @@ static bool is_control(const unsigned char *p, size_t n) {
   return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
 }
 
-size_t sk__escape_span(const char *in, size_t len) {
+size_t sk_escape_span(const char *in, size_t len) {
   const unsigned char *p = (const unsigned char *)in;
   size_t i = 0;
 
@@ -79,7 +79,7 @@ static void put_hex(char *out, unsigned char c) {
   out[3] = hex[c & 15];
 }
 
-size_t sk__escape(const char *in, size_t len, char *out, size_t size) {
+size_t sk_escape(const char *in, size_t len, char *out, size_t size) {
   const unsigned char *p = (const unsigned char *)in;
   size_t i = 0, o = 0;
 

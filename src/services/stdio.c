@@ -173,7 +173,7 @@ static void out_frame(stdio_svc *st, const char *msg, size_t len) {
 }
 
 /* msg[0..len) escaped into a new buffer, whose length goes to *n: the
- * clean start (clean bytes, from sk__escape_span) as it is, the rest at
+ * clean start (clean bytes, from sk_escape_span) as it is, the rest at
  * most 4 bytes per byte.  NULL when out of memory. */
 static char *escaped_copy(const char *msg, size_t len, size_t clean,
                           size_t *n) {
@@ -186,7 +186,7 @@ static char *escaped_copy(const char *msg, size_t len, size_t clean,
   if ((text = malloc(size)) == NULL)
     return NULL;
   memcpy(text, msg, clean);
-  *n = clean + sk__escape(msg + clean, rest, text + clean, size - clean);
+  *n = clean + sk_escape(msg + clean, rest, text + clean, size - clean);
   return text;
 }
 
@@ -200,7 +200,7 @@ static void out_write(stdio_svc *st, const char *msg, size_t len) {
 
   if (st->out_broken)
     return;
-  clean = st->out_escape ? sk__escape_span(msg, len) : len;
+  clean = st->out_escape ? sk_escape_span(msg, len) : len;
   if (clean == len) {
     out_frame(st, msg, len);
     return;

@@ -658,7 +658,7 @@ static bool sniff(tls_stream *st, const char *buf, size_t n) {
   k = st->sniffed;
   if ((k > 0 && (h[0] < 20 || h[0] > 24)) || (k > 1 && h[1] != 3) ||
       (k > 2 && h[2] > 4)) {
-    sk__escape(buf, n < 40 ? n : 40, text, sizeof(text));
+    sk_escape(buf, n < 40 ? n : 40, text, sizeof(text));
     set_reason(st, "the peer is not speaking TLS (it sent \"%s\"%s)", text,
                n > 40 ? "..." : "");
     return false;
@@ -966,7 +966,7 @@ static int tls_describe(const sk__stream *s, char *buf, size_t size) {
     o = appendf(buf, size, o, ", no peer certificate");
   SSL_get0_alpn_selected(st->ssl, &alpn, &alpn_len);
   if (alpn_len > 0) {
-    sk__escape((const char *)alpn, alpn_len, name, sizeof(name));
+    sk_escape((const char *)alpn, alpn_len, name, sizeof(name));
     o = appendf(buf, size, o, ", ALPN %s", name);
   }
   return (int)o;

@@ -104,7 +104,7 @@ size_t sk__tls_time_format(const ASN1_TIME *t, char *buf, size_t size) {
 }
 
 size_t sk__tls_name_format(const X509_NAME *name, char *buf, size_t size) {
-  /* RFC 2253 order and quoting, but UTF-8 left as it is: sk__escape
+  /* RFC 2253 order and quoting, but UTF-8 left as it is: sk_escape
    * deals with what a terminal must not see. */
   const unsigned long flags = XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB;
   BIO *b = BIO_new(BIO_s_mem());
@@ -116,7 +116,7 @@ size_t sk__tls_name_format(const X509_NAME *name, char *buf, size_t size) {
       (n = BIO_get_mem_data(b, &text)) <= 0)
     o = append(buf, size, 0, "(empty)");
   else
-    o = sk__escape(text, (size_t)n, buf, size);
+    o = sk_escape(text, (size_t)n, buf, size);
   BIO_free(b);
   ERR_clear_error();
   return o;
@@ -130,8 +130,8 @@ static bool general_name_text(const GENERAL_NAME *g, char *buf, size_t size) {
 
   if (g->type == GEN_DNS) {
     s = g->d.dNSName;
-    sk__escape((const char *)ASN1_STRING_get0_data(s),
-               (size_t)ASN1_STRING_length(s), buf, size);
+    sk_escape((const char *)ASN1_STRING_get0_data(s),
+              (size_t)ASN1_STRING_length(s), buf, size);
     return true;
   }
   if (g->type != GEN_IPADD)
@@ -173,7 +173,7 @@ size_t sk__tls_alpn_format(const unsigned char *wire, size_t len, char *buf,
   char one[1024];
 
   for (size_t i = 0; i < len && i + 1 + wire[i] <= len; i += 1 + wire[i]) {
-    sk__escape((const char *)wire + i + 1, wire[i], one, sizeof(one));
+    sk_escape((const char *)wire + i + 1, wire[i], one, sizeof(one));
     o = append(buf, size, o, i > 0 ? ", " : "");
     o = append(buf, size, o, one);
   }

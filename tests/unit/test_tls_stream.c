@@ -748,11 +748,11 @@ static void pinned_pair(sk_tls **srv, sk_tls **cli) {
 
 /* ================================================================ tests */
 
-/* sk__escape of a NUL-terminated string, into a static buffer. */
+/* sk_escape of a NUL-terminated string, into a static buffer. */
 static const char *esc(const char *in) {
   static char out[128];
 
-  sk__escape(in, strlen(in), out, sizeof(out));
+  sk_escape(in, strlen(in), out, sizeof(out));
   return out;
 }
 
@@ -760,7 +760,7 @@ static void test_escape(void **state) {
   char out[64];
 
   (void)state;
-  assert_int_equal(sk__escape("plain text", 10, out, sizeof(out)), 10);
+  assert_int_equal(sk_escape("plain text", 10, out, sizeof(out)), 10);
   assert_string_equal(out, "plain text");
   assert_string_equal(esc("a\tb\r\n\x1b[2J\x7f"),
                       "a\tb\\x0d\\x0a\\x1b[2J\\x7f");
@@ -773,37 +773,37 @@ static void test_escape(void **state) {
                       "\\xe2\\x82");
   /* Past U+10FFFF. */
   assert_string_equal(esc("\xf4\x90\x80\x80"), "\\xf4\\x90\\x80\\x80");
-  assert_int_equal(sk__escape("a\0b", 3, out, sizeof(out)), 6);
+  assert_int_equal(sk_escape("a\0b", 3, out, sizeof(out)), 6);
   assert_string_equal(out, "a\\x00b");
   /* Never cut inside an escape or a character. */
-  assert_int_equal(sk__escape("ab\x01", 3, out, 6), 2);
+  assert_int_equal(sk_escape("ab\x01", 3, out, 6), 2);
   assert_string_equal(out, "ab");
-  assert_int_equal(sk__escape("a\xc3\xa9", 3, out, 3), 1);
+  assert_int_equal(sk_escape("a\xc3\xa9", 3, out, 3), 1);
   assert_string_equal(out, "a");
-  assert_int_equal(sk__escape("xyz", 3, out, 1), 0);
+  assert_int_equal(sk_escape("xyz", 3, out, 1), 0);
   assert_string_equal(out, "");
 }
 
-/* sk__escape_span: how much of a text needs no escaping, the test that
+/* sk_escape_span: how much of a text needs no escaping, the test that
  * lets a terminal's common message go out without a copy. */
 static void test_escape_span(void **state) {
   const char *cjk = "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7"
                     "\x95\x8c"; /* 你好，世界 */
 
   (void)state;
-  assert_int_equal(sk__escape_span("", 0), 0);
-  assert_int_equal(sk__escape_span("plain\ttext ~", 12), 12);
-  assert_int_equal(sk__escape_span(cjk, strlen(cjk)), strlen(cjk));
-  /* It stops at the first thing sk__escape would change. */
-  assert_int_equal(sk__escape_span("ab\x1b[2J", 7), 2);
-  assert_int_equal(sk__escape_span("ab\x7f", 3), 2);
-  assert_int_equal(sk__escape_span("ab\rc", 4), 2);
-  assert_int_equal(sk__escape_span("ab\nc", 4), 2);
-  assert_int_equal(sk__escape_span("\xc3\xa9\x9b", 3), 2);     /* raw C1 */
-  assert_int_equal(sk__escape_span("\xc3\xa9\xc2\x9b", 4), 2); /* U+009B */
-  assert_int_equal(sk__escape_span("a\xc0\xaf", 3), 1);        /* overlong */
-  assert_int_equal(sk__escape_span(cjk, 5), 3); /* a character cut short */
-  assert_int_equal(sk__escape_span("\0", 1), 0);
+  assert_int_equal(sk_escape_span("", 0), 0);
+  assert_int_equal(sk_escape_span("plain\ttext ~", 12), 12);
+  assert_int_equal(sk_escape_span(cjk, strlen(cjk)), strlen(cjk));
+  /* It stops at the first thing sk_escape would change. */
+  assert_int_equal(sk_escape_span("ab\x1b[2J", 7), 2);
+  assert_int_equal(sk_escape_span("ab\x7f", 3), 2);
+  assert_int_equal(sk_escape_span("ab\rc", 4), 2);
+  assert_int_equal(sk_escape_span("ab\nc", 4), 2);
+  assert_int_equal(sk_escape_span("\xc3\xa9\x9b", 3), 2);     /* raw C1 */
+  assert_int_equal(sk_escape_span("\xc3\xa9\xc2\x9b", 4), 2); /* U+009B */
+  assert_int_equal(sk_escape_span("a\xc0\xaf", 3), 1);        /* overlong */
+  assert_int_equal(sk_escape_span(cjk, 5), 3); /* a character cut short */
+  assert_int_equal(sk_escape_span("\0", 1), 0);
 }
 
 static void test_fingerprint_and_pin_forms(void **state) {
