@@ -125,6 +125,14 @@ int sk_addr_format(const sk_addr *addr, char *buf, size_t size);
  * error. */
 int sk_addr_resolve(const sk_addr *addr, struct sockaddr_storage *out);
 
+/* Resolves a TCP or UDP address to every socket address its host has, in
+ * the resolver's order (localhost: ::1, then 127.0.0.1), synchronously.
+ * On success returns the count (at least 1) and sets *out to an array the
+ * caller releases with free(); else returns a UV_EAI_* error and leaves
+ * *out alone.  With sk_client_opts.targets, a caller that connects to
+ * many ports of one host (a port scan) looks the name up once. */
+int sk_addr_resolve_all(const sk_addr *addr, struct sockaddr_storage **out);
+
 /* Formats a socket address as "127.0.0.1:40022" or "[::1]:40022" into buf.
  * Returns the length, like snprintf. */
 int sk_sockaddr_format(const struct sockaddr *sa, char *buf, size_t size);
@@ -624,6 +632,13 @@ typedef struct sk_client_opts {
   /* The name sent as SNI and checked against the certificate; NULL: the
    * address's host.  Copied at connect time. */
   const char *servername;
+  /* Addresses of addr's host resolved already (sk_addr_resolve_all): the
+   * client tries these, in order, instead of looking the host up again.
+   * Their ports are ignored: each is tried at addr->port.  NULL with
+   * ntargets 0 (the default): look addr's host up.  Copied at connect
+   * time.  UDP uses the first. */
+  const struct sockaddr_storage *targets;
+  unsigned ntargets;
 } sk_client_opts;
 
 /* Fills opts with the defaults named above and raw framing. */
@@ -635,7 +650,8 @@ void sk_client_opts_init(sk_client_opts *opts);
  * words (a TLS verification failure, for one).  For TLS, on_open comes
  * after the handshake and the certificate checks.  UDP "connects" at once
  * (the socket is bound to the remote address).  A host name is looked up
- * synchronously, blocking the calling thread until the resolver answers.
+ * synchronously, blocking the calling thread until the resolver answers,
+ * unless opts->targets gives its addresses.
  * Returns 0 with *out set to the peer, or an error (bad address, failed
  * resolution) without any callback.  Like
  * sk_server_start, it sets SIGPIPE to be ignored if it is still at its

@@ -36,6 +36,29 @@ void sk_client_opts_init(sk_client_opts *o) {
   o->connect_timeout_ms = 10000;
 }
 
+/* The socket addresses to try for addr, into a malloc'd array: a copy of
+ * opts->targets at addr's port when the caller resolved the host already,
+ * else the resolver's answer.  Returns the count or an error. */
+static int targets_of(const sk_addr *addr, const sk_client_opts *opts,
+                      struct sockaddr_storage **out) {
+  struct sockaddr_storage *t;
+
+  if (opts->ntargets == 0)
+    return sk_addr_resolve_all(addr, out);
+  t = malloc(opts->ntargets * sizeof(*t));
+  if (t == NULL)
+    return UV_ENOMEM;
+  memcpy(t, opts->targets, opts->ntargets * sizeof(*t));
+  for (unsigned i = 0; i < opts->ntargets; i++) {
+    if (t[i].ss_family == AF_INET6)
+      ((struct sockaddr_in6 *)&t[i])->sin6_port = htons(addr->port);
+    else
+      ((struct sockaddr_in *)&t[i])->sin_port = htons(addr->port);
+  }
+  *out = t;
+  return (int)opts->ntargets;
+}
+
 static void dial_free(sk__dial *d) {
   free(d->targets);
   free(d->servername);
@@ -154,7 +177,7 @@ static int dial_new(uv_loop_t *loop, const sk_addr *addr,
   if (addr->transport == SK_UNIX) {
     memcpy(d->path, addr->path, sizeof(d->path));
   } else {
-    n = sk__addr_resolve_all(addr, &d->targets);
+    n = targets_of(addr, opts, &d->targets);
     if (n < 0) {
       free(d);
       return n;
@@ -191,7 +214,7 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   if (addr->tls && (addr->transport == SK_UDP || opts->tls == NULL))
     return SK_ETLS;
   if (addr->transport == SK_UDP) {
-    n = sk__addr_resolve_all(addr, &targets);
+    n = targets_of(addr, opts, &targets);
     if (n < 0)
       return n;
     err = sk__udp_client(loop, (struct sockaddr *)&targets[0], opts, handler,

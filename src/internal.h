@@ -356,11 +356,6 @@ uint64_t sk__now(uv_loop_t *loop);
  * a write to a peer that reset would otherwise kill the process. */
 void sk__ignore_sigpipe(void);
 
-/* Resolves every address of a TCP or UDP address, in the resolver's
- * order, into a malloc'd array the caller frees.  Returns the count (> 0)
- * or an error. */
-int sk__addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out);
-
 /* Sets a's host and port to the numeric address a socket is bound to. */
 void sk__addr_set_bound(sk_addr *a, const struct sockaddr *sa);
 

@@ -212,7 +212,7 @@ int sk_addr_format(const sk_addr *a, char *buf, size_t size) {
   return snprintf(buf, size, "%s://%s:%u", scheme, a->host, (unsigned)a->port);
 }
 
-int sk__addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out) {
+int sk_addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out) {
   struct addrinfo hints, *res = NULL, *ai;
   char port[8];
   int err, n = 0;
@@ -243,7 +243,7 @@ int sk__addr_resolve_all(const sk_addr *a, struct sockaddr_storage **out) {
 
 int sk_addr_resolve(const sk_addr *a, struct sockaddr_storage *out) {
   struct sockaddr_storage *all;
-  int n = sk__addr_resolve_all(a, &all);
+  int n = sk_addr_resolve_all(a, &all);
 
   if (n < 0)
     return n;
