@@ -103,6 +103,7 @@ enum {
   OPT_MAX_CONNS_PER_IP,
   OPT_RATE_PER_IP,
   OPT_RAW_OUTPUT,
+  OPT_SCAN_CONCURRENCY,
 };
 
 /* The door's options (cli/access.c): access rules by network, in the
@@ -212,6 +213,19 @@ int cli_tls_option(cli_tls *t, const char *cmd, int opt, const char *arg);
  * that does not load). */
 int cli_tls_make(cli_tls *t, const char *cmd, bool server, bool any_tls,
                  sk_tls **out);
+
+/* `sockit connect -z` (cli/scan.c). */
+typedef struct cli_scan_opts {
+  const cli_common *c;  /* -v, -q */
+  cli_tls *tls;         /* the TLS options, for tls:// addresses */
+  uint64_t timeout_ms;  /* --timeout: each port's connect (0: none) */
+  uint64_t concurrency; /* --scan-concurrency: attempts at once */
+} cli_scan_opts;
+
+/* Scans the n addresses in args (HOST:PORTS each): checks them all first
+ * (2 after a usage message), then tries every port and prints the
+ * results.  Returns 0 when every port is open, else 1. */
+int cli_scan(const cli_scan_opts *o, int n, char **args);
 
 int cli_listen(int argc, char **argv);
 int cli_connect(int argc, char **argv);

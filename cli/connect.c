@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define UDP_LINGER_MS 1000 /* UDP, after stdin ended: quiet spell to exit */
+#define UDP_LINGER_MS 1000  /* UDP, after stdin ended: quiet spell to exit */
+#define SCAN_CONCURRENCY 64 /* -z: ports tried at once, by default */
 
 static const char help[] =
     "usage: sockit connect [OPTIONS] ADDRESS\n"
+    "       sockit connect -z [OPTIONS] HOST:PORTS...\n"
     "\n"
     "Connect to ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT,\n"
     "unix:PATH, tls+unix:PATH, HOST:PORT, :PORT or PORT).  Without --send, "
@@ -22,6 +24,13 @@ static const char help[] =
     "received is printed as one line.  Over UDP each line is a datagram;\n"
     "after stdin ends, sockit exits once no reply came for 1 s.\n"
     "\n"
+    "With -z, connect to each port of PORTS (22, 20-25, 20-25,80,443) and\n"
+    "close at once, sending nothing; a tls:// port counts as open once the\n"
+    "handshake and the certificate checks pass.  One line per port on\n"
+    "stdout, in port order: HOST:PORT open, refused, timed out,\n"
+    "unreachable (why), tls failed (why) or failed (why).  Exit 0 when\n"
+    "every port is open, else 1.\n"
+    "\n"
     "  -f, --framing SPEC     raw (default), line, len, len:N, len:Nbe,\n"
     "                         len:Nle (N in 1, 2, 4, 8)\n"
     "      --send MSG         send MSG as one message (repeatable), print\n"
@@ -30,7 +39,11 @@ static const char help[] =
     "                         one per --send; raw framing over a stream\n"
     "                         waits for the server to close instead)\n"
     "      --timeout S        bound the connect and the wait for replies\n"
-    "                         (default 10; 0: no bound)\n"
+    "                         (default 10; 0: no bound); with -z, each\n"
+    "                         port's connect\n"
+    "  -z, --scan             scan: connect to each port and close (above)\n"
+    "      --scan-concurrency N  ports tried at once with -z (default 64;\n"
+    "                         no more than the descriptor limit allows)\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
     "      --max-queue BYTES  write queue cap (default "
     "1M)\n"
@@ -39,8 +52,9 @@ static const char help[] =
     "                         messages show control characters and\n"
     "                         invalid UTF-8 as \\xNN)\n" CLI_TLS_CLIENT_HELP
     "  -v, --verbose          say when connected (TLS: the session and\n"
-    "                         the server's certificate)\n"
-    "  -q, --quiet            errors only\n"
+    "                         the server's certificate); -z: a line for\n"
+    "                         every port, not only the open ones\n"
+    "  -q, --quiet            errors only (-z: no port lines)\n"
     "  -h, --help             this text\n";
 
 typedef struct connect_job {
@@ -65,6 +79,10 @@ typedef struct connect_job {
   bool expect_set;
   uint64_t got;
   uint64_t timeout_ms;
+  /* -z mode (cli/scan.c) */
+  bool scan;
+  uint64_t scan_concurrency;
+  bool scan_concurrency_set;
   sk_peer *peer;
   bool opened, closed, reported, tearing_down, interrupted;
   int status;
@@ -300,6 +318,17 @@ static int check_sends(const connect_job *j) {
   return 0;
 }
 
+/* -z connects and closes: the options of a conversation have no place. */
+static int check_scan(connect_job *j) {
+  if (j->nsend > 0)
+    return cli_usage_error("connect", "--send cannot be used with -z (a "
+                                      "scan sends nothing)");
+  if (j->expect_set)
+    return cli_usage_error("connect", "--expect cannot be used with -z (a "
+                                      "scan reads nothing)");
+  return cli_common_apply(&j->c, SK_FRAME_RAW);
+}
+
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   static const struct option longs[] = {
       {"framing", required_argument, NULL, 'f'},
@@ -309,6 +338,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"expect", required_argument, NULL, OPT_EXPECT},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
+      {"scan", no_argument, NULL, 'z'},
+      {"scan-concurrency", required_argument, NULL, OPT_SCAN_CONCURRENCY},
       CLI_TLS_CLIENT_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -320,11 +351,12 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   cli_common_init(&j->c, "connect");
   cli_tls_init(&j->tls);
   j->timeout_ms = 10000;
+  j->scan_concurrency = SCAN_CONCURRENCY;
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
   opterr = 0;
-  while ((opt = cli_getopt(argc, argv, ":f:vqh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":f:vqhz", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
       if (r == 2)
@@ -345,6 +377,15 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       if (cli_parse_seconds("connect", "--timeout", optarg, &j->timeout_ms))
         return EXIT_USAGE;
       break;
+    case 'z':
+      j->scan = true;
+      break;
+    case OPT_SCAN_CONCURRENCY:
+      if (cli_parse_uint("connect", "--scan-concurrency", optarg, 1, 65535,
+                         &j->scan_concurrency))
+        return EXIT_USAGE;
+      j->scan_concurrency_set = true;
+      break;
     case 'h':
       if (cli_help_alone("connect", argc, argv))
         return EXIT_USAGE;
@@ -354,6 +395,10 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       return cli_bad_option("connect", opt, argv, longs);
     }
   }
+  if (j->scan)
+    return check_scan(j);
+  if (j->scan_concurrency_set)
+    return cli_usage_error("connect", "--scan-concurrency needs -z");
   if (optind >= argc)
     return cli_usage_error("connect", "missing ADDRESS");
   if (optind + 1 < argc)
@@ -420,6 +465,16 @@ int cli_connect(int argc, char **argv) {
   if (j == NULL)
     return 1;
   err = parse(j, argc, argv, &addr);
+  if (err == 0 && j->scan) {
+    cli_scan_opts so = {.c = &j->c,
+                        .tls = &j->tls,
+                        .timeout_ms = j->timeout_ms,
+                        .concurrency = j->scan_concurrency};
+    err = cli_scan(&so, argc - optind, argv + optind);
+    free(j->sends);
+    free(j);
+    return err;
+  }
   if (err) {
     free(j->sends);
     free(j);
