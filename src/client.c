@@ -136,6 +136,36 @@ static void attempt_closed(sk__stream *s) {
   sk_peer_close(&c->base, err); /* no stream left: it finishes at once */
 }
 
+/* Whether a TCP socket is connected to itself.  A connect to a port of
+ * this host with nothing listening there can meet itself: the kernel
+ * picked that very port as the source, and TCP's simultaneous open joins
+ * the socket to itself.  It looks open and is not (Go's net package
+ * checks for the same).  A listening port is never picked as a source,
+ * so the truth is a refusal. */
+static bool self_connected(sk__stream *s) {
+  struct sockaddr_storage me, peer;
+  int n = sizeof(me), m = sizeof(peer);
+  uv_tcp_t *t = (uv_tcp_t *)sk__stream_uv(s);
+
+  if (uv_tcp_getsockname(t, (struct sockaddr *)&me, &n) != 0 ||
+      uv_tcp_getpeername(t, (struct sockaddr *)&peer, &m) != 0 ||
+      me.ss_family != peer.ss_family)
+    return false;
+  if (me.ss_family == AF_INET) {
+    const struct sockaddr_in *a = (const struct sockaddr_in *)&me;
+    const struct sockaddr_in *b = (const struct sockaddr_in *)&peer;
+    return a->sin_port == b->sin_port &&
+           a->sin_addr.s_addr == b->sin_addr.s_addr;
+  }
+  if (me.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&me;
+    const struct sockaddr_in6 *b = (const struct sockaddr_in6 *)&peer;
+    return a->sin6_port == b->sin6_port &&
+           memcmp(&a->sin6_addr, &b->sin6_addr, sizeof(a->sin6_addr)) == 0;
+  }
+  return false;
+}
+
 static void connect_cb(uv_connect_t *req, int status) {
   sk__dial *d = SK__CONTAINER_OF(req, sk__dial, req);
   sk__conn *c = d->conn;
@@ -143,6 +173,8 @@ static void connect_cb(uv_connect_t *req, int status) {
 
   if (status == UV_ECANCELED || d->aborted)
     return;
+  if (status == 0 && c->base.transport == SK_TCP && self_connected(s))
+    status = UV_ECONNREFUSED;
   if (status < 0) {
     c->base.close_reason = status;
     sk__stream_close(s); /* attempt_closed tries the next one */
