@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from helpers import (Server, free_tcp_port, has_ipv6_loopback, poll_until,
+from helpers import (free_tcp_port, has_ipv6_loopback, poll_until,
                      run_sockit, scaled, sockit_bin)
 
 
@@ -415,3 +415,30 @@ def test_all_ports_in_bounded_time_and_descriptors():
     assert r["out"] == "" and r["err"] == "", r
     assert r["fds"] <= 16 + 16, r
     assert r["elapsed"] < scaled(60), r
+
+
+def test_concurrency_is_bounded_by_the_descriptor_limit():
+    """Asked for more at once than descriptors allow, the scan says so and
+    takes what there is: every port gets its true state, none fails for
+    want of a descriptor."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (48, 48))
+
+    held, base = port_run(60)                  # refused, all of them
+    try:
+        p = subprocess.Popen([sockit_bin(), "connect", "-zv", "--scan-concurrency", "1000",
+                              "127.0.0.1:%d-%d" % (base, base + 59)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=low_limit)
+        out, err = p.communicate(timeout=scaled(30))
+    finally:
+        for s in held:
+            s.close()
+    assert p.returncode == 1, err
+    assert err.decode().splitlines() == [
+        "sockit: connect: --scan-concurrency 1000 is over what the descriptor "
+        "limit allows: 32 at a time"], err
+    assert out.decode().splitlines() == ["127.0.0.1:%d refused" % port
+                                         for port in range(base, base + 60)]
