@@ -431,9 +431,6 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     return cli_usage_error("connect", "--expect needs --send");
   if (!j->expect_set)
     j->expect = j->nsend;
-  /* netcat's -w bounds the connect too; an explicit --timeout wins. */
-  if (j->idle_ms > 0 && !j->timeout_set)
-    j->timeout_ms = j->idle_ms;
   if (cli_common_apply(&j->c, SK_FRAME_RAW))
     return EXIT_USAGE;
   j->escape = cli_escape_output(&j->c);
@@ -463,6 +460,10 @@ static int start(connect_job *j, const sk_addr *addr) {
   co.framing = j->c.framing;
   co.max_queue = j->c.max_queue;
   co.connect_timeout_ms = j->timeout_ms;
+  /* netcat's -w bounds the connect too; an explicit --timeout wins.  The
+   * wait for --send's replies keeps its own bound. */
+  if (j->idle_ms > 0 && !j->timeout_set)
+    co.connect_timeout_ms = j->idle_ms;
   co.idle_timeout_ms = j->idle_ms;
   co.tls = j->tls_ctx;
   if (j->nsend == 0) {
