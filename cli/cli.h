@@ -79,8 +79,8 @@ bool cli_escape_output(const cli_common *c);
  * in the man page).  cli_hexdump_tap is an sk_tap_fn whose arg is the
  * cli_hexdump. */
 typedef struct cli_hexdump {
-  FILE *f;    /* NULL: no dump */
-  bool own;   /* f was opened here (not stderr) */
+  FILE *f;  /* NULL: no dump */
+  bool own; /* f was opened here (not stderr) */
   const char *path;
   const sk_peer *last; /* whose chunk came last */
 } cli_hexdump;

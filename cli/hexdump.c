@@ -1,12 +1,8 @@
 /* hexdump.c -- -x/--hexdump: both directions of every peer, as the tap
  * of the stdio service (or of connect --send) sees them.
  *
- * The format, one line per 16 bytes at most, the layout of `hexdump -C`
- * with a direction in front:
- *
- *   > 00000000  68 65 6c 6c 6f 20 77 6f  72 6c 64 0a              |hello world.|
- *   < 00000000  6f 6b 0d 0a                                       |ok..|
- *
+ * The format (the man page's HEXDUMP section shows it), one line per 16
+ * bytes at most, is the layout of `hexdump -C` with a direction in front:
  * '>' is sent, '<' received.  The offset (8 or more lower-case hex
  * digits) counts the bytes of that direction of that peer from 0.  Each
  * chunk (one read, one message sent) starts a line of its own, so a

@@ -398,9 +398,8 @@ static bool start_sendfile(stdio_svc *st, sk_peer *p) {
   struct stat sb;
 
   if (st->in_stream || st->o.framing.mode != SK_FRAME_RAW || st->o.keep_open ||
-      st->o.crlf || st->o.tap != NULL ||
-      sk_peer_transport(p) == SK_UDP || fstat(STDIN_FILENO, &sb) != 0 ||
-      !S_ISREG(sb.st_mode))
+      st->o.crlf || st->o.tap != NULL || sk_peer_transport(p) == SK_UDP ||
+      fstat(STDIN_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
     return false;
   if (sk_peer_sendfile(p, STDIN_FILENO, -1, UINT64_MAX, sent_cb, st) != 0)
     return false;
