@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define EXIT_USAGE 2
 
@@ -73,6 +74,25 @@ int cli_common_apply(cli_common *c, sk_frame_mode default_mode);
  * stdout is a terminal, the framing is line or len, and --raw-output was
  * not given.  Raw framing, a pipe or a file get the bytes as they are. */
 bool cli_escape_output(const cli_common *c);
+
+/* -x/--hexdump FILE (cli/hexdump.c; the format is described there and
+ * in the man page).  cli_hexdump_tap is an sk_tap_fn whose arg is the
+ * cli_hexdump. */
+typedef struct cli_hexdump {
+  FILE *f;  /* NULL: no dump */
+  bool own; /* f was opened here (not stderr) */
+  const char *path;
+  const sk_peer *last; /* whose chunk came last */
+} cli_hexdump;
+
+/* Opens path for the dump ("-": stderr; else created or truncated);
+ * path NULL means no dump.  Returns 0, or 1 after a message naming the
+ * file. */
+int cli_hexdump_open(cli_hexdump *h, const char *cmd, const char *path);
+void cli_hexdump_tap(sk_peer *p, sk_tap_dir dir, uint64_t offset,
+                     const char *data, size_t len, void *arg);
+/* Flushes and closes; returns 1 after a message when a write failed. */
+int cli_hexdump_close(cli_hexdump *h, const char *cmd);
 
 /* Raises the soft descriptor limit to the hard one and ignores SIGPIPE. */
 void cli_setup_process(void);

@@ -39,11 +39,21 @@ static const char help[] =
     "                         one per --send; raw framing over a stream\n"
     "                         waits for the server to close instead)\n"
     "      --timeout S        bound the connect and the wait for replies\n"
-    "                         (default 10; 0: no bound); with -z, each\n"
-    "                         port's connect\n"
+    "                         (default 10, or -w's S; 0: no bound); with\n"
+    "                         -z, each port's connect\n"
     "  -z, --scan             scan: connect to each port and close (above)\n"
     "      --scan-concurrency N  ports tried at once with -z (default 64;\n"
     "                         no more than the descriptor limit allows)\n"
+    "  -w, --idle-timeout S   exit 1 once nothing was received or sent for\n"
+    "                         S seconds (a line or len message counts when\n"
+    "                         whole); without --timeout it bounds the\n"
+    "                         connect too, as netcat's -w does (0: never)\n"
+    "  -C, --crlf             send stdin's line ends as CRLF: raw, each LF\n"
+    "                         not after a CR becomes CRLF; line framing,\n"
+    "                         each line ends with CRLF\n"
+    "  -x, --hexdump FILE     log both directions to FILE (truncated; -:\n"
+    "                         stderr) as offset, hex and text, '>' sent\n"
+    "                         and '<' received\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
     "      --max-queue BYTES  write queue cap (default "
     "1M)\n"
@@ -52,8 +62,10 @@ static const char help[] =
     "                         messages show control characters and\n"
     "                         invalid UTF-8 as \\xNN)\n" CLI_TLS_CLIENT_HELP
     "  -v, --verbose          say when connected (TLS: the session and\n"
-    "                         the server's certificate); -z: a line for\n"
-    "                         every port, not only the open ones\n"
+    "                         the server's certificate), and end with a\n"
+    "                         summary: bytes each way, duration and rates;\n"
+    "                         -z: a line for every port, not only the open\n"
+    "                         ones\n"
     "  -q, --quiet            errors only (-z: no port lines)\n"
     "  -h, --help             this text\n";
 
@@ -83,12 +95,30 @@ typedef struct connect_job {
   bool scan;
   uint64_t scan_concurrency;
   bool scan_concurrency_set;
+  bool timeout_set;
+  uint64_t idle_ms; /* -w */
+  bool crlf;        /* -C */
+  const char *hexdump_path;
+  cli_hexdump hexdump;
+  sk_peer_stats stats; /* kept as the peer closed, for -v's summary */
+  bool have_stats;
+  bool idled; /* the peer closed for -w */
   sk_peer *peer;
   bool opened, closed, reported, tearing_down, interrupted;
   int status;
 } connect_job;
 
 /* ------------------------------------------------------------- teardown */
+
+/* -v: the last line, after any reason the run ended, like ncat's. */
+static void print_summary(const connect_job *j) {
+  char line[160];
+
+  if (j->c.verbosity < 1 || !j->have_stats)
+    return;
+  sk_peer_stats_format(&j->stats, line, sizeof(line));
+  fprintf(stderr, "sockit: %s: %s\n", j->where, line);
+}
 
 static void teardown_cb(uv_timer_t *t) {
   connect_job *j = t->data;
@@ -103,6 +133,9 @@ static void teardown_cb(uv_timer_t *t) {
     cli_error("stdout: %s", strerror(errno));
     j->status = 1;
   }
+  if (cli_hexdump_close(&j->hexdump, "connect"))
+    j->status = 1;
+  print_summary(j);
 }
 
 /* Ends the run with status; reports err unless it is 0 or already said. */
@@ -161,11 +194,22 @@ static void st_drain(sk_peer *p, void *ctx) {
   j->svc->handler->on_drain(p, j->state);
 }
 
-/* Keeps the words of why p closed: they are gone after on_close.  A TLS
+/* Keeps what -v sums up and the words of why p closed: they are gone
+ * after on_close; says at once when -w ended it.  A TLS
  * failure before the server said anything is a failed connect: in TLS 1.3
  * a server refuses a client certificate only after the client's side of
  * the handshake is done. */
 static void keep_why(connect_job *j, sk_peer *p, int reason) {
+  if (j->opened) {
+    sk_peer_stats_get(p, &j->stats);
+    j->have_stats = true;
+  }
+  j->idled = reason == SK_EIDLE;
+  if (j->idled && !j->reported) {
+    cli_error("connect: idle for %g s (-w): closing",
+              (double)j->idle_ms / 1000.0);
+    j->reported = true;
+  }
   if (reason == 0)
     return;
   snprintf(j->why, sizeof(j->why), "%s", sk_peer_error(p));
@@ -192,7 +236,10 @@ static const sk_handler stdio_glue = {
 static void stdio_done(int status, void *arg) {
   connect_job *j = arg;
 
-  end_run(j, status == 0 || status == SK_ECLOSED ? 0 : 1, status);
+  /* -w fails the run even when the service was finishing anyway (a UDP
+   * linger that ran out at the same time). */
+  end_run(j, (status == 0 || status == SK_ECLOSED) && !j->idled ? 0 : 1,
+          status);
 }
 
 /* --------------------------------------------------------- --send mode */
@@ -223,6 +270,8 @@ static void send_open(sk_peer *p, void *ctx) {
   connect_job *j = ctx;
 
   j->opened = true;
+  if (j->hexdump.f != NULL)
+    sk_peer_set_tap(p, cli_hexdump_tap, &j->hexdump);
   if (j->c.verbosity > 0)
     fprintf(stderr, "sockit: connected to %s\n", j->where);
   for (unsigned i = 0; i < j->nsend; i++) {
@@ -337,6 +386,9 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"send", required_argument, NULL, OPT_SEND},
       {"expect", required_argument, NULL, OPT_EXPECT},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
+      {"idle-timeout", required_argument, NULL, 'w'},
+      {"crlf", no_argument, NULL, 'C'},
+      {"hexdump", required_argument, NULL, 'x'},
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
       {"scan", no_argument, NULL, 'z'},
       {"scan-concurrency", required_argument, NULL, OPT_SCAN_CONCURRENCY},
@@ -356,7 +408,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (j->sends == NULL)
     return 1;
   opterr = 0;
-  while ((opt = cli_getopt(argc, argv, ":f:vqhz", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":f:w:Cx:vqhz", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
       if (r == 2)
@@ -376,6 +428,20 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     case OPT_TIMEOUT:
       if (cli_parse_seconds("connect", "--timeout", optarg, &j->timeout_ms))
         return EXIT_USAGE;
+      j->timeout_set = true;
+      break;
+    case 'w':
+      if (cli_parse_seconds("connect", "--idle-timeout", optarg, &j->idle_ms))
+        return EXIT_USAGE;
+      break;
+    case 'C':
+      j->crlf = true;
+      break;
+    case 'x':
+      if (optarg[0] == '\0')
+        return cli_usage_error("connect", "--hexdump: empty file name (- for "
+                                          "stderr)");
+      j->hexdump_path = optarg;
       break;
     case 'z':
       j->scan = true;
@@ -419,6 +485,14 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
                            "-f %s cannot be used over UDP: datagrams keep "
                            "their own boundaries (use raw or line)",
                            j->c.framing_text);
+  if (j->crlf && j->nsend > 0)
+    return cli_usage_error("connect", "-C/--crlf converts stdin's line ends: "
+                                      "it does not apply to --send");
+  if (j->crlf && j->c.framing.mode == SK_FRAME_LEN)
+    return cli_usage_error("connect",
+                           "-C/--crlf needs raw or line framing: -f %s "
+                           "messages have no line ends",
+                           j->c.framing_text);
   return check_sends(j);
 }
 
@@ -432,6 +506,11 @@ static int start(connect_job *j, const sk_addr *addr) {
   co.framing = j->c.framing;
   co.max_queue = j->c.max_queue;
   co.connect_timeout_ms = j->timeout_ms;
+  /* netcat's -w bounds the connect too; an explicit --timeout wins.  The
+   * wait for --send's replies keeps its own bound. */
+  if (j->idle_ms > 0 && !j->timeout_set)
+    co.connect_timeout_ms = j->idle_ms;
+  co.idle_timeout_ms = j->idle_ms;
   co.tls = j->tls_ctx;
   if (j->nsend == 0) {
     memset(&svo, 0, sizeof(svo));
@@ -439,6 +518,11 @@ static int start(connect_job *j, const sk_addr *addr) {
     svo.max_queue = j->c.max_queue;
     svo.connect_mode = 1;
     svo.escape_output = j->escape;
+    svo.crlf = j->crlf;
+    if (j->hexdump.f != NULL) {
+      svo.tap = cli_hexdump_tap;
+      svo.tap_arg = &j->hexdump;
+    }
     svo.linger_ms = addr->transport == SK_UDP ? UDP_LINGER_MS : 0;
     svo.on_done = stdio_done;
     svo.arg = j;
@@ -481,7 +565,11 @@ int cli_connect(int argc, char **argv) {
     return err < 0 ? 0 : err;
   }
   err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
+  if (err == 0 && cli_hexdump_open(&j->hexdump, "connect", j->hexdump_path))
+    err = 1;
   if (err) {
+    if (j->tls_ctx != NULL)
+      sk_tls_unref(j->tls_ctx);
     free(j->sends);
     free(j);
     return err;

@@ -52,7 +52,14 @@ static const char help[] =
     "                         terminal (there, by default, line and len\n"
     "                         messages show control characters and\n"
     "                         invalid UTF-8 as \\xNN)\n"
-    "  -v, --verbose          log connects and disconnects\n"
+    "  -C, --crlf             stdio: send stdin's line ends as CRLF (raw:\n"
+    "                         each LF not after a CR; line: every line)\n"
+    "  -x, --hexdump FILE     stdio: log both directions of every client to\n"
+    "                         FILE (truncated; -: stderr) as offset, hex\n"
+    "                         and text, '>' sent and '<' received\n"
+    "  -v, --verbose          log connects and disconnects; stdio and\n"
+    "                         discard: a summary per client as it leaves\n"
+    "                         (bytes each way, duration and rates)\n"
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
 
@@ -181,6 +188,8 @@ typedef struct listen_opts {
   const char *service;
   sk_server_opts so;
   bool keep_open;
+  bool crlf;
+  const char *hexdump_path;
   bool backlog_set;
   sk_addr *addrs;
   unsigned naddrs;
@@ -200,6 +209,8 @@ static int parse(listen_opts *o, int argc, char **argv) {
       CLI_ACCESS_LONGS,
       {"keep-open", no_argument, NULL, 'k'},
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
+      {"crlf", no_argument, NULL, 'C'},
+      {"hexdump", required_argument, NULL, 'x'},
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -215,7 +226,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
   sk_server_opts_init(&o->so);
   o->service = "stdio";
   opterr = 0;
-  while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":s:f:kCx:vqh", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
         (r = cli_access_option(&o->access, "listen", opt, optarg)) != 0) {
@@ -229,6 +240,15 @@ static int parse(listen_opts *o, int argc, char **argv) {
       break;
     case 'k':
       o->keep_open = true;
+      break;
+    case 'C':
+      o->crlf = true;
+      break;
+    case 'x':
+      if (optarg[0] == '\0')
+        return cli_usage_error("listen", "--hexdump: empty file name (- for "
+                                         "stderr)");
+      o->hexdump_path = optarg;
       break;
     case OPT_MAX_CONNS:
       if (cli_parse_uint("listen", "--max-conns", optarg, 0, 10000000, &v))
@@ -314,8 +334,18 @@ static int check(listen_opts *o, const sk_service **svc) {
     return cli_usage_error("listen", "--raw-output applies to -s stdio only: "
                                      "other services print nothing peers "
                                      "send");
+  if (o->crlf && strcmp((*svc)->name, "stdio") != 0)
+    return cli_usage_error("listen", "-C/--crlf applies to -s stdio only: "
+                                     "other services send no stdin");
+  if (o->hexdump_path != NULL && strcmp((*svc)->name, "stdio") != 0)
+    return cli_usage_error("listen", "-x/--hexdump applies to -s stdio only");
   if (cli_common_apply(&o->c, (*svc)->default_mode))
     return EXIT_USAGE;
+  if (o->crlf && o->c.framing.mode == SK_FRAME_LEN)
+    return cli_usage_error("listen",
+                           "-C/--crlf needs raw or line framing: -f %s "
+                           "messages have no line ends",
+                           o->c.framing_text);
   for (unsigned i = 0; i < o->naddrs; i++)
     if (check_addr(o, &o->addrs[i]))
       return EXIT_USAGE;
@@ -417,6 +447,7 @@ static void catch_signals(listen_job *j, const listen_opts *o) {
 int cli_listen(int argc, char **argv) {
   listen_opts o;
   listen_job j;
+  cli_hexdump dump = {0};
   sk_service_opts svo;
   char where[SK_ADDR_STRLEN];
   int err;
@@ -430,6 +461,8 @@ int cli_listen(int argc, char **argv) {
         cli_access_build(&o.access, "listen", false, o.c.verbosity, &o.so.acl);
   if (err == 0)
     err = make_tls(&o);
+  if (err == 0 && cli_hexdump_open(&dump, "listen", o.hexdump_path))
+    err = 1;
   if (err) {
     opts_free(&o);
     cli_access_free(&o.access);
@@ -442,6 +475,11 @@ int cli_listen(int argc, char **argv) {
   svo.max_queue = o.c.max_queue;
   svo.keep_open = o.keep_open;
   svo.escape_output = cli_escape_output(&o.c);
+  svo.crlf = o.crlf;
+  if (dump.f != NULL) {
+    svo.tap = cli_hexdump_tap;
+    svo.tap_arg = &dump;
+  }
   svo.on_done = service_done;
   svo.arg = &j;
   sk_addr_format(&o.addrs[0], where, sizeof(where));
@@ -451,6 +489,7 @@ int cli_listen(int argc, char **argv) {
     cli_access_free(&o.access);
     uv_run(&j.loop, UV_RUN_DEFAULT); /* whatever create began to close */
     uv_loop_close(&j.loop);
+    cli_hexdump_close(&dump, "listen");
     return 1;
   }
   catch_signals(&j, &o);
@@ -468,5 +507,7 @@ int cli_listen(int argc, char **argv) {
   free(j.servers);
   opts_free(&o);
   cli_access_free(&o.access);
+  if (cli_hexdump_close(&dump, "listen"))
+    j.status = 1;
   return j.status == 0 ? 0 : 1;
 }

@@ -498,6 +498,48 @@ const char *sk_peer_error(const sk_peer *p);
  * like snprintf. */
 int sk_peer_describe(const sk_peer *p, char *buf, size_t size);
 
+/* What went through a peer so far.  Bytes are counted as they are on
+ * the wire, framing included (for TLS: the plaintext, as the application
+ * sends and reads it). */
+typedef struct sk_peer_stats {
+  uint64_t received; /* bytes read from the peer */
+  /* Bytes the peer's stream (or UDP socket) took: everything handed to
+   * it, by sk_peer_send and its kin and by sk_peer_sendfile, less what
+   * still waits in its write queue.  During on_close that is what left,
+   * since a closing peer's queue is dropped unsent. */
+  uint64_t sent;
+  uint64_t open_ns; /* time since on_open, in nanoseconds (0 before) */
+} sk_peer_stats;
+
+/* Fills *out for p.  O(1). */
+void sk_peer_stats_get(const sk_peer *p, sk_peer_stats *out);
+
+/* Writes the one summary line of sockit's -v, without a newline, into
+ * buf: "1,234 bytes sent, 5,678 received in 2.31 s (534 B/s up, 2.4
+ * KiB/s down)".  Counts are exact, with thousands separated by commas;
+ * the duration has two decimals; rates are bytes per second over the
+ * whole duration (at least 1 ms), in B/s below 1 KiB/s and else in KiB/s,
+ * MiB/s or GiB/s with one decimal.  Returns the length, like snprintf. */
+int sk_peer_stats_format(const sk_peer_stats *st, char *buf, size_t size);
+
+/* Which way a tapped chunk went. */
+typedef enum sk_tap_dir {
+  SK_TAP_RECEIVED = 0, /* read from the peer */
+  SK_TAP_SENT = 1,     /* handed to the peer to send */
+} sk_tap_dir;
+
+/* Sees every byte of a peer as it is on the wire (framing included; TLS:
+ * the plaintext), in the order it is read or queued: data[0..len) in
+ * direction dir, whose first byte is byte number offset of that direction
+ * (counted from 0 at on_open).  data is valid only during the call. */
+typedef void (*sk_tap_fn)(sk_peer *p, sk_tap_dir dir, uint64_t offset,
+                          const char *data, size_t len, void *arg);
+
+/* Calls fn with arg for every chunk p reads or is handed from now on
+ * (NULL: no more).  Bytes that go by sk_peer_sendfile are counted but not
+ * shown to the tap: a caller that needs to see them sends otherwise. */
+void sk_peer_set_tap(sk_peer *p, sk_tap_fn fn, void *arg);
+
 /* Attaches the caller's pointer to p / returns it (NULL at first). */
 void sk_peer_set_data(sk_peer *p, void *data);
 void *sk_peer_data(const sk_peer *p);
@@ -639,6 +681,12 @@ typedef struct sk_client_opts {
    * time.  UDP uses the first. */
   const struct sockaddr_storage *targets;
   unsigned ntargets;
+  /* Once open, the peer is closed with SK_EIDLE when it neither completes
+   * a message nor is sent anything for this many ms: a server's
+   * idle_timeout_ms, for a client (a sk_peer_sendfile transfer keeps it
+   * busy).  The connect itself is bounded by connect_timeout_ms alone.
+   * 0 = never (the default). */
+  uint64_t idle_timeout_ms;
 } sk_client_opts;
 
 /* Fills opts with the defaults named above and raw framing. */
@@ -687,7 +735,10 @@ typedef struct sk_service_opts {
                     every peer */
   /* stdio: the peer is this program's own connection (sockit connect).
    * After the peer's EOF, stdin still goes out until it ends, as netcat
-   * does; a listener stops there unless its stdin is a file. */
+   * does; a listener stops there unless its stdin is a file.  A listener
+   * logs, at SK_LOG_INFO, one line per peer as it closes: its name and
+   * sk_peer_stats_format's summary; in connect_mode that line is the
+   * caller's to print (sockit connect prints it last). */
   int connect_mode;
   /* stdio over UDP: after stdin ended, finish once no datagram came for
    * this long (0: never; a UDP peer never "leaves"). */
@@ -698,6 +749,17 @@ typedef struct sk_service_opts {
    * are escaped, valid UTF-8 text is not.  Line and len framing only: raw
    * data is written as it came, since a read may split a character. */
   int escape_output;
+  /* stdio: line ends of stdin go out as "\r\n" (for SMTP, HTTP and the
+   * like by hand).  Raw framing: every "\n" not already after a "\r"
+   * becomes "\r\n", as netcat's -C does.  Line framing: each line goes
+   * out with "\r\n" for its "\n" (a "\r\n" on stdin stays one).  Not
+   * for len framing, whose messages have no line ends. */
+  int crlf;
+  /* stdio: every peer's bytes both ways go to tap with tap_arg (see
+   * sk_peer_set_tap).  A regular file on stdin is then read and sent
+   * rather than handed to sk_peer_sendfile, so that the tap sees it. */
+  sk_tap_fn tap;
+  void *tap_arg;
   /* stdio: called once the service has nothing more to do (its one peer
    * left, or stdin or stdout failed), after stdout was flushed and every
    * peer closed; the caller then stops its server and destroys the

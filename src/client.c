@@ -265,6 +265,7 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
   }
   d->conn = c;
   c->base.tls = addr->tls != 0;
+  c->base.idle_ms = opts->idle_timeout_ms;
   sk_addr_format(addr, c->base.name, sizeof(c->base.name));
   err = sk__conn_open_timer(c, loop, opts->connect_timeout_ms);
   if (err == 0)

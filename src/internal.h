@@ -201,6 +201,16 @@ struct sk_peer {
   sk_framing framing;
   size_t max_queue;
   int close_reason;
+  /* What went through it (sk_peer_stats): bytes read, bytes handed over
+   * to send, and when on_open came (uv_hrtime). */
+  uint64_t bytes_in, bytes_out;
+  uint64_t opened_ns;
+  sk_tap_fn tap; /* sk_peer_set_tap, or NULL */
+  void *tap_arg;
+  /* A client's idle timeout (sk_client_opts.idle_timeout_ms): its timer,
+   * from on_open until the peer closes, or NULL.  It uses last_active. */
+  uint64_t idle_ms;
+  uv_timer_t *idle_timer;
   char *error; /* why it closed, in words, when more is known; or NULL */
   char name[64];
 };
@@ -219,6 +229,17 @@ void sk__peer_init(sk_peer *p, const sk__peer_ops *ops, sk_transport t,
 void sk__peer_finish(sk_peer *p);
 /* Records why p fails, in words, for sk_peer_error and the log. */
 void sk__peer_set_error(sk_peer *p, const char *why);
+/* Every kind calls these (peer.c): sk__peer_opened as p becomes OPEN,
+ * just before on_open (starts its clock and a client's idle timer);
+ * sk__peer_received with each chunk read, before decoding it (counts it
+ * and shows it to the tap); sk__peer_touch when p completed a message or
+ * was sent one (the server's activity list, or a client's idle clock). */
+void sk__peer_opened(sk_peer *p, uv_loop_t *loop);
+void sk__peer_received(sk_peer *p, const char *data, size_t len);
+void sk__peer_touch(sk_peer *p);
+/* Logs "NAME: SUMMARY" (sk_peer_stats_format) at SK_LOG_INFO: what the
+ * services print for a peer that closes. */
+void sk__log_peer_summary(const sk_peer *p);
 
 /* A stream peer: stream, decoder, write queue (conn.c). */
 typedef struct sk__conn sk__conn;

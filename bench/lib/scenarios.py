@@ -392,14 +392,16 @@ def _transfer(cfg, name, receiver, sender, port, receiver_exits=True, verify=Non
 
 
 def _verify_discard(r, log, size):
-    """sockit's discard service with -v logs the bytes it dropped per
-    connection; wait (bounded) for that line and check the count."""
+    """sockit's discard service with -v logs a summary per connection
+    ("N bytes sent, M received in ..."); wait (bounded) for that line and
+    check the count received."""
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        m = re.search(r"discarded (\d+) bytes", _tail(log, 4000))
+        m = re.search(r"bytes sent, ([\d,]+) received in ", _tail(log, 4000))
         if m:
-            if int(m.group(1)) != size:
-                raise BenchError("discard received %s of %d bytes" % (m.group(1), size))
+            got = int(m.group(1).replace(",", ""))
+            if got != size:
+                raise BenchError("discard received %d of %d bytes" % (got, size))
             return
         time.sleep(0.01)
     raise BenchError("discard never logged how many bytes it received")

@@ -243,6 +243,7 @@ static void on_read(sk__stream *s, ssize_t nread, const char *buf) {
   /* What the messages of this read cause, to this peer or others, leaves
    * in one write per peer. */
   c->fc.got_frame = false;
+  sk__peer_received(p, buf, (size_t)nread);
   sk__batch_begin();
   err = sk_decoder_feed(&c->dec, buf, (size_t)nread, on_frame, c);
   sk__batch_end();
@@ -252,8 +253,8 @@ static void on_read(sk__stream *s, ssize_t nread, const char *buf) {
   }
   /* Activity is a whole message: bytes trickling into one that never
    * ends keep nobody from the idle timeout (slowloris). */
-  if (p->server != NULL && c->fc.got_frame && p->state != SK__PEER_CLOSING)
-    sk__server_touch(p);
+  if (c->fc.got_frame && p->state != SK__PEER_CLOSING)
+    sk__peer_touch(p);
   sk__conn_update_reading(c);
   if (p->server != NULL)
     sk__server_frame_read(p, &c->fc, sk_decoder_pending(&c->dec) > 0);
@@ -302,8 +303,7 @@ static int conn_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
     sk_peer_close(p, err);
     return err;
   }
-  if (p->server != NULL)
-    sk__server_touch(p);
+  sk__peer_touch(p);
   if (!c->self_paused && c->wq.queued >= p->max_queue)
     sk__conn_update_reading(c);
   return 0;
@@ -394,6 +394,7 @@ static void opened(sk__conn *c) {
   stop_open_timer(c);
   p->state = SK__PEER_OPEN;
   p->opened = true;
+  sk__peer_opened(p, c->stream->loop);
   if (c->base.tls && sk__log_enabled(SK_LOG_INFO)) {
     c->stream->ops->describe(c->stream, info, sizeof(info));
     sk__log(SK_LOG_INFO, "%s: %s", p->name, info);

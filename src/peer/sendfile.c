@@ -146,6 +146,7 @@ static void send_done(uv_work_t *req, int status) {
   sk__sendfile *j = SK__CONTAINER_OF(req, sk__sendfile, work);
 
   j->busy = false;
+  j->conn->base.bytes_out += j->sent; /* the kernel took them all */
   if (atomic_load(&j->cancel))
     end(j, UV_EPIPE);
   else if (j->err < 0)
@@ -179,14 +180,14 @@ static void read_cb(uv_fs_t *req) {
     j->offset += n;
   j->left -= (uint64_t)n;
   j->sent += (uint64_t)n;
+  c->base.bytes_out += (uint64_t)n;
   b = uv_buf_init(j->buf, (unsigned)n);
   err = sk__wq_write(&c->wq, &b, 1);
   if (err) {
     failed(j, err);
     return;
   }
-  if (c->base.server != NULL)
-    sk__server_touch(&c->base);
+  sk__peer_touch(&c->base);
   read_next(j);
 }
 

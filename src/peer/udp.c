@@ -73,6 +73,10 @@ static int udp_send_bufs(sk_peer *p, const uv_buf_t *bufs, unsigned n,
   uv_buf_t one;
   int r = uv_udp_try_send(up->udp, bufs, n, to);
 
+  /* A client's idle clock counts what it sends (a server forgets its UDP
+   * peers by what they send it, as it always has). */
+  if (p->server == NULL)
+    sk__peer_touch(p);
   if (r >= 0)
     return 0;
   if (r != UV_EAGAIN)
@@ -112,6 +116,7 @@ static int udp_send_bufs(sk_peer *p, const uv_buf_t *bufs, unsigned n,
 /* One datagram to the handler, as the codec reads a datagram (line
  * framing drops one final line end); one over max_frame ends that peer. */
 static void deliver(sk_peer *p, const char *data, size_t len) {
+  sk__peer_received(p, data, len);
   len = sk__frame_datagram(&p->framing, data, len);
   if (len > p->framing.max_frame) {
     sk__log(SK_LOG_WARN, "dropping %s: datagram too large (over %zu bytes)",
@@ -231,6 +236,7 @@ static sk_peer *peer_new(sk_server *s, const struct sockaddr *sa) {
   p->counted = true;
   p->state = SK__PEER_OPEN;
   p->opened = true;
+  sk__peer_opened(p, s->loop);
   sk__log(SK_LOG_INFO, "datagrams from %s", p->name);
   if (p->handler->on_open != NULL)
     p->handler->on_open(p, p->ctx);
@@ -417,8 +423,10 @@ static void client_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
   else if (addr != NULL && (flags & UV_UDP_PARTIAL))
     sk__log(SK_LOG_WARN, "dropping a datagram from %s: larger than %d bytes",
             p->name, SK__READ_BUF);
-  else if (addr != NULL && p->state != SK__PEER_CLOSING)
+  else if (addr != NULL && p->state != SK__PEER_CLOSING) {
+    sk__peer_touch(p);
     deliver(p, buf->base, (size_t)nread);
+  }
   sk__read_release(buf);
 }
 
@@ -430,6 +438,7 @@ static void client_open(sk__defer *d) {
   up->opening = NULL;
   p->state = SK__PEER_OPEN;
   p->opened = true;
+  sk__peer_opened(p, up->udp->loop);
   if (p->handler->on_open != NULL)
     p->handler->on_open(p, p->ctx);
 }
@@ -455,6 +464,7 @@ int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
   }
   p = &up->base;
   sk__peer_init(p, &udp_ops, SK_UDP, &opts->framing, opts->max_queue, h, ctx);
+  p->idle_ms = opts->idle_timeout_ms;
   sk_sockaddr_format(sa, p->name, sizeof(p->name));
   uv_udp_init(loop, up->udp);
   up->udp->data = p;

@@ -10,6 +10,10 @@
  * For a terminal, messages can be shown escaped (escape_output): a peer
  * must not be able to retitle the window, clear the screen or forge what
  * the user sees with control sequences.
+ *
+ * netcat's habits live here too, as options: stdin's line ends sent as
+ * CRLF (crlf), every peer's bytes shown to a tap (a hexdump), and a
+ * summary line per peer as it leaves.
  */
 #include "core/escape.h"
 #include "internal.h"
@@ -48,6 +52,12 @@ typedef struct stdio_svc {
   sk_decoder in_dec;
   sk_framing out_framing; /* raw, or lines for line and len framing */
   bool out_escape;        /* escape_output, with line or len framing */
+  /* crlf: raw stdin converted into crlf_buf (twice a read at most), the
+   * last byte of the previous read a '\r'; line framing frames each line
+   * with crlf_lines (line, with room for the '\r' in max_frame). */
+  char *crlf_buf;
+  bool crlf_cr;
+  sk_framing crlf_lines;
 
   /* stdout */
   sk__stream *out;
@@ -215,9 +225,29 @@ static void out_write(stdio_svc *st, const char *msg, size_t len) {
 
 /* ---------------------------------------------------------------- stdin */
 
+/* A line with "\r\n" for its end, framed once for every peer. */
+static int send_crlf_line(stdio_svc *st, const char *msg, size_t len) {
+  uv_buf_t parts[2] = {uv_buf_init((char *)msg, (unsigned)len),
+                       uv_buf_init("\r", 1)};
+  sk_buf *b = NULL;
+  int err;
+
+  if (len > UINT32_MAX)
+    return SK_EFRAMETOOBIG;
+  err = sk_buf_append_frame(&b, &st->crlf_lines, parts, 2);
+  if (err)
+    return err;
+  for (node *n = first_node(st); n != NULL; n = next_node(st, n))
+    sk_peer_send_buf(n->peer, b);
+  sk_buf_unref(b);
+  return 0;
+}
+
 static int send_line(void *arg, const char *msg, size_t len) {
   stdio_svc *st = arg;
 
+  if (st->o.crlf && st->o.framing.mode == SK_FRAME_LINE)
+    return send_crlf_line(st, msg, len);
   for (node *n = first_node(st); n != NULL; n = next_node(st, n)) {
     int err = sk_peer_send(n->peer, msg, len);
     if (err == SK_EFRAMETOOBIG)
@@ -260,11 +290,28 @@ static void stdin_eof(stdio_svc *st) {
   restart_linger(st);
 }
 
+/* Raw stdin with crlf: each "\n" not after a '\r' (in this read or at
+ * the end of the last) becomes "\r\n", into crlf_buf.  Returns the
+ * length. */
+static size_t crlf_convert(stdio_svc *st, const char *data, size_t len) {
+  size_t n = 0;
+
+  for (size_t i = 0; i < len; i++) {
+    if (data[i] == '\n' && !st->crlf_cr)
+      st->crlf_buf[n++] = '\r';
+    st->crlf_buf[n++] = data[i];
+    st->crlf_cr = data[i] == '\r';
+  }
+  return n;
+}
+
 static void stdin_data(stdio_svc *st, const char *data, size_t len) {
   int err;
 
   sk__batch_begin(); /* the lines of one read leave in one write */
-  if (st->o.framing.mode == SK_FRAME_RAW)
+  if (st->crlf_buf != NULL)
+    err = send_line(st, st->crlf_buf, crlf_convert(st, data, len));
+  else if (st->o.framing.mode == SK_FRAME_RAW)
     err = send_line(st, data, len);
   else
     err = sk_decoder_feed(&st->in_dec, data, len, send_line, st);
@@ -351,8 +398,8 @@ static bool start_sendfile(stdio_svc *st, sk_peer *p) {
   struct stat sb;
 
   if (st->in_stream || st->o.framing.mode != SK_FRAME_RAW || st->o.keep_open ||
-      sk_peer_transport(p) == SK_UDP || fstat(STDIN_FILENO, &sb) != 0 ||
-      !S_ISREG(sb.st_mode))
+      st->o.crlf || st->o.tap != NULL || sk_peer_transport(p) == SK_UDP ||
+      fstat(STDIN_FILENO, &sb) != 0 || !S_ISREG(sb.st_mode))
     return false;
   if (sk_peer_sendfile(p, STDIN_FILENO, -1, UINT64_MAX, sent_cb, st) != 0)
     return false;
@@ -422,6 +469,8 @@ static void stdio_open(sk_peer *p, void *ctx) {
     return;
   }
   n->peer = p;
+  if (st->o.tap != NULL)
+    sk_peer_set_tap(p, st->o.tap, st->o.tap_arg);
   sk__list_insert_after(&st->peers, &n->link);
   st->npeers++;
   st->had_peer = true;
@@ -478,6 +527,8 @@ static void stdio_close(sk_peer *p, int reason, void *ctx) {
       finish(st, reason);
     return;
   }
+  if (!st->o.connect_mode)
+    sk__log_peer_summary(p);
   if (st->sending == p)
     st->sending = NULL;
   sk__list_remove(&n->link);
@@ -543,10 +594,18 @@ static int stdio_create(uv_loop_t *loop, const sk_service_opts *o,
   st->out_framing = o->framing.mode == SK_FRAME_RAW ? o->framing : lines;
   st->out_framing.max_frame = SIZE_MAX; /* what came in may go out */
   st->out_escape = o->escape_output && o->framing.mode != SK_FRAME_RAW;
+  st->crlf_lines = lines;
+  st->crlf_lines.max_frame = o->framing.max_frame + 1;
+  if (o->crlf && o->framing.mode == SK_FRAME_RAW &&
+      (st->crlf_buf = malloc(2 * (size_t)SK__READ_BUF)) == NULL) {
+    free(st);
+    return UV_ENOMEM;
+  }
   st->in_tty = uv_guess_handle(STDIN_FILENO) == UV_TTY;
   st->in = open_stream(st, STDIN_FILENO, true);
   st->in_stream = st->in != NULL;
   if (!st->in_stream && (st->in_buf = malloc(SK__READ_BUF)) == NULL) {
+    free(st->crlf_buf);
     free(st);
     return UV_ENOMEM;
   }
@@ -583,6 +642,7 @@ static void stream_closed(sk__stream *s) {
 static void free_state(stdio_svc *st) {
   sk__wq_clear(&st->out_q);
   free(st->in_buf);
+  free(st->crlf_buf);
   free(st);
 }
 
