@@ -300,6 +300,25 @@ static int check_sends(const connect_job *j) {
   return 0;
 }
 
+/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
+ * address by itself (it has no port) and port is a port number.  connect
+ * takes one address, so two such words can mean nothing else; when host
+ * has its port already, the second word is an extra argument. */
+static bool host_port(const char *host, const char *port, char *buf,
+                      size_t size) {
+  size_t digits = strspn(port, "0123456789");
+  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
+            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
+  sk_addr a;
+  int n;
+
+  if (digits == 0 || digits > 5 || port[digits] != '\0' ||
+      sk_addr_parse(&a, host) == 0)
+    return false;
+  n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
+  return n > 0 && (size_t)n < size;
+}
+
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   static const struct option longs[] = {
       {"framing", required_argument, NULL, 'f'},
@@ -315,6 +334,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  char joined[SK_ADDR_STRLEN] = "";
   int opt, r;
 
   cli_common_init(&j->c, "connect");
@@ -323,7 +343,10 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
-  opterr = 0;
+  if (cli_wants_help(argc, argv, ":f:vqh", longs)) {
+    fputs(help, stdout);
+    return -1;
+  }
   while ((opt = cli_getopt(argc, argv, ":f:vqh", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
@@ -345,9 +368,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       if (cli_parse_seconds("connect", "--timeout", optarg, &j->timeout_ms))
         return EXIT_USAGE;
       break;
-    case 'h':
-      if (cli_help_alone("connect", argc, argv))
-        return EXIT_USAGE;
+    case 'h': /* cli_wants_help saw it first */
       fputs(help, stdout);
       return -1;
     default: /* ':' a missing value, '?' an unknown option */
@@ -356,10 +377,14 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   }
   if (optind >= argc)
     return cli_usage_error("connect", "missing ADDRESS");
-  if (optind + 1 < argc)
+  if (optind + 2 == argc &&
+      host_port(argv[optind], argv[optind + 1], joined, sizeof(joined)))
+    optind++; /* netcat's HOST PORT, read as HOST:PORT */
+  else if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", argv[optind], addr) ||
+  if (cli_parse_addr("connect", joined[0] != '\0' ? joined : argv[optind],
+                     addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
   if (j->expect_set && j->nsend == 0)

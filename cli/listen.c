@@ -214,7 +214,10 @@ static int parse(listen_opts *o, int argc, char **argv) {
   cli_access_init(&o->access);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
-  opterr = 0;
+  if (cli_wants_help(argc, argv, ":s:f:kvqh", longs)) {
+    print_help();
+    return -1;
+  }
   while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
@@ -251,9 +254,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
                             &o->so.frame_timeout_ms))
         return EXIT_USAGE;
       break;
-    case 'h':
-      if (cli_help_alone("listen", argc, argv))
-        return EXIT_USAGE;
+    case 'h': /* cli_wants_help saw it first */
       print_help();
       return -1;
     default: /* ':' a missing value, '?' an unknown option */
@@ -299,14 +300,32 @@ static bool any_ip(const listen_opts *o) {
   return false;
 }
 
+/* Names the services, or the one name was perhaps meant to be. */
+static int unknown_service(const char *name) {
+  char list[256];
+  size_t n = 0;
+  cli_suggest s;
+
+  cli_suggest_init(&s, name, strlen(name));
+  list[0] = '\0';
+  for (const sk_service *const *v = sk_service_list(); *v != NULL; v++) {
+    cli_suggest_add(&s, (*v)->name);
+    if (n < sizeof(list))
+      n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+                            n > 0 ? ", " : "", (*v)->name);
+  }
+  if (cli_suggest_result(&s) != NULL)
+    return cli_usage_error("listen",
+                           "unknown service '%s' (did you mean '%s'?)", name,
+                           cli_suggest_result(&s));
+  return cli_usage_error("listen", "unknown service '%s' (%s)", name, list);
+}
+
 /* Checks that the options fit together. */
 static int check(listen_opts *o, const sk_service **svc) {
   *svc = sk_service_find(o->service);
   if (*svc == NULL)
-    return cli_usage_error("listen",
-                           "unknown service '%s' (stdio, echo, upper, "
-                           "discard, chat)",
-                           o->service);
+    return unknown_service(o->service);
   if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
     return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
                                      "only");
