@@ -87,6 +87,14 @@ static void teardown_cb(uv_timer_t *t) {
   }
 }
 
+/* A UDP socket hears "connection refused" from an ICMP port unreachable,
+ * on a later send or receive: say what it is, there was no connection. */
+static const char *error_text(const connect_job *j, int err) {
+  if (j->transport == SK_UDP && err == UV_ECONNREFUSED)
+    return "port unreachable (ICMP): nothing listens there";
+  return sk_strerror(err);
+}
+
 /* Ends the run with status; reports err unless it is 0 or already said. */
 static void end_run(connect_job *j, int status, int err) {
   if (j->tearing_down)
@@ -95,7 +103,9 @@ static void end_run(connect_job *j, int status, int err) {
   j->status = status;
   uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
-    const char *why = j->why[0] != '\0' ? j->why : sk_strerror(err);
+    const char *why = j->why[0] != '\0' && err != UV_ECONNREFUSED
+                          ? j->why
+                          : error_text(j, err);
     if (!j->opened)
       cli_error("connect %s: %s", j->where, why);
     else
@@ -210,8 +220,10 @@ static void send_open(sk_peer *p, void *ctx) {
   for (unsigned i = 0; i < j->nsend; i++) {
     int err = sk_peer_send(p, j->sends[i], strlen(j->sends[i]));
     if (err) {
-      cli_error("send to %s: %s", j->where, sk_strerror(err));
-      j->reported = true;
+      if (err != UV_ECONNREFUSED) { /* else said as the peer closes */
+        cli_error("send to %s: %s", j->where, sk_strerror(err));
+        j->reported = true;
+      }
       sk_peer_close(p, err);
       return;
     }
@@ -263,6 +275,8 @@ static void send_close(sk_peer *p, int reason, void *ctx) {
     end_run(j, 1, reason);
   } else if (!counts_replies(j) || j->got >= j->expect) {
     end_run(j, reason == 0 || reason == SK_ECLOSED ? 0 : 1, reason);
+  } else if (reason != 0 && reason != SK_ECLOSED && reason != UV_EOF) {
+    end_run(j, 1, reason); /* says why: reset, port unreachable, ... */
   } else {
     if (!j->reported)
       cli_error("%s closed the connection after %llu of %llu replies", j->where,
