@@ -114,10 +114,17 @@ static void end_run(connect_job *j, int status, int err) {
   uv_timer_start(&j->teardown, teardown_cb, 0, 0);
 }
 
+/* The first SIGINT or SIGTERM closes the connection, and sockit ends once
+ * what came is written out; a second one, while stdout still drains (a
+ * pipe nobody reads), ends it at once.  Either way the status is 0. */
 static void on_signal(uv_signal_t *s, int signum) {
   connect_job *j = s->data;
 
   (void)signum;
+  if (j->interrupted) {
+    end_run(j, 0, 0);
+    return;
+  }
   j->interrupted = true;
   if (j->peer != NULL && !j->closed)
     sk_peer_close(j->peer, SK_ECLOSED);

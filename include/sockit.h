@@ -604,7 +604,10 @@ void sk_server_set_acl(sk_server *s, sk_acl *acl);
 /* Stops accepting, ends every peer gracefully (sk_peer_end), and closes
  * those still open after flush_ms.  done (may be NULL) runs once the last
  * handle is closed; the server's memory is released before that call, and
- * a Unix socket file is removed.  Safe to call once only. */
+ * a Unix socket file is removed.  Called again before done ran (a second
+ * Ctrl-C), it cuts the flush short: the peers still open are closed from
+ * the loop at once, and the second call's flush_ms, done and arg are
+ * ignored.  After done ran, s is gone. */
 void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *arg),
                     void *arg);
 
