@@ -147,11 +147,14 @@ static void log_stats(const listen_job *j) {
           (uintmax_t)all.rate, (uintmax_t)all.full, (uintmax_t)all.slow);
 }
 
-/* Runs from a timer, outside every library callback. */
+/* Runs from a timer, outside every library callback: the service's last
+ * word, then the graceful stop. */
 static void stop_now(uv_timer_t *t) {
   listen_job *j = t->data;
 
   log_stats(j);
+  if (j->svc->stopping != NULL)
+    j->svc->stopping(j->state);
   j->flushing = true;
   stop_servers(j);
 }

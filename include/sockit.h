@@ -706,6 +706,11 @@ typedef struct sk_service {
   /* Releases it; called after every peer closed.  May close handles. */
   void (*destroy)(void *state);
   const sk_handler *handler;
+  /* Called once, outside any of the service's callbacks, when its servers
+   * are about to stop gracefully (before sk_server_stop): the last word
+   * to the peers, which then leave with what is queued (chat: "* server
+   * stopping").  NULL when the service has nothing to say. */
+  void (*stopping)(void *state);
 } sk_service;
 
 /* The service named name, or NULL. */
