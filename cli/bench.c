@@ -66,7 +66,7 @@ typedef struct bench_cli {
 } bench_cli;
 
 static int parse_mode(const char *s, lg_mode *out) {
-  static const char *const modes[] = {"echo", "stream", "udp",
+  static const char *const modes[] = {"echo", "stream",  "udp",
                                       "chat", "connect", NULL};
   const char *near;
 
@@ -81,8 +81,8 @@ static int parse_mode(const char *s, lg_mode *out) {
   else if (strcmp(s, "connect") == 0)
     *out = LG_CONNECT;
   else if ((near = cli_suggest_one(s, modes)) != NULL)
-    return cli_usage_error("bench", "unknown mode '%s' (did you mean '%s'?)",
-                           s, near);
+    return cli_usage_error("bench", "unknown mode '%s' (did you mean '%s'?)", s,
+                           near);
   else
     return cli_usage_error(
         "bench", "unknown mode '%s' (echo, stream, udp, chat, connect)", s);

@@ -112,7 +112,8 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
     return cli_usage_error(cmd, "option '--%.*s' is ambiguous (%s)", (int)n,
                            name, matches);
   if ((near = long_nearest(longs, name, n)) != NULL)
-    return cli_usage_error(cmd, "unknown option '--%.*s' (did you mean '--%s'?)",
+    return cli_usage_error(cmd,
+                           "unknown option '--%.*s' (did you mean '--%s'?)",
                            (int)n, name, near);
   return cli_usage_error(cmd, "unknown option '--%.*s'", (int)n, name);
 }

@@ -85,9 +85,9 @@ struct listen_job {
   unsigned nservers;
   unsigned running; /* servers not yet stopped, and the start's hold */
   int status;
-  bool stopping; /* a stop was asked for */
-  bool flushing; /* the servers were told to stop: a signal now cuts it */
-  bool reloading;           /* SIGHUP reloads the access files */
+  bool stopping;  /* a stop was asked for */
+  bool flushing;  /* the servers were told to stop: a signal now cuts it */
+  bool reloading; /* SIGHUP reloads the access files */
   const cli_access *access; /* the options the access list came from */
   int verbosity;
 };

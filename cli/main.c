@@ -96,8 +96,8 @@ int main(int argc, char **argv) {
     return help(argc, argv);
   if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
     if (argc > 2)
-      return cli_usage_error(NULL, "unexpected argument '%s' after %s",
-                             argv[2], cmd);
+      return cli_usage_error(NULL, "unexpected argument '%s' after %s", argv[2],
+                             cmd);
     printf("sockit %s\n", SK_VERSION);
     return 0;
   }

@@ -22,7 +22,7 @@ typedef struct nc_line {
   const char *source; /* -s */
   const char *wait;   /* -w */
   const char *access[8];
-  unsigned naccess; /* --allow V, --deny V, --max-conns V, as pairs */
+  unsigned naccess;    /* --allow V, --deny V, --max-conns V, as pairs */
   const char *unknown; /* the first option sockit has no spelling for */
   const char *pos[NPOS];
   unsigned npos;
@@ -84,47 +84,41 @@ static void take_short(nc_line *l, char c, const char *val, const char *word) {
   }
 }
 
-/* ncat's long options, "--name" or "--name=value". */
+/* ncat's long options, "--name" or "--name=value": most are a short
+ * letter's long name; '*' marks those that have none. */
 static int take_long(nc_line *l, const char *word, const char *next) {
-  static const char *const flags[] = {"listen", "keep-open", "udp",
-                                      "unixsock", "ssl", "chat", "crlf",
-                                      "verbose", "nodns", NULL};
-  static const char *const valued[] = {"exec",      "sh-exec",   "lua-exec",
-                                       "source",    "source-port", "wait",
-                                       "allow",     "deny",      "max-conns",
-                                       NULL};
+  static const struct {
+    const char *name;
+    char letter;
+    bool value;
+  } longs[] = {
+      {"listen", 'l', false}, {"keep-open", 'k', false},
+      {"udp", 'u', false},    {"unixsock", 'U', false},
+      {"crlf", 'C', false},   {"verbose", 'v', false},
+      {"nodns", 'n', false},  {"exec", 'e', true},
+      {"sh-exec", 'c', true}, {"lua-exec", 'e', true},
+      {"source", 's', true},  {"source-port", 'p', true},
+      {"wait", 'w', true},    {"ssl", '*', false},
+      {"chat", '*', false},   {"allow", '*', true},
+      {"deny", '*', true},    {"max-conns", '*', true},
+  };
   const char *name = word + 2, *eq = strchr(name, '=');
   size_t n = eq != NULL ? (size_t)(eq - name) : strlen(name);
-  const char *val = eq != NULL ? eq + 1 : next;
-  int used = eq != NULL || next == NULL ? 1 : 2;
 
-  for (unsigned i = 0; flags[i] != NULL; i++) {
-    if (strlen(flags[i]) != n || strncmp(name, flags[i], n) != 0)
+  for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++) {
+    const char *val = eq != NULL ? eq + 1 : next;
+    int used = longs[i].value && eq == NULL && next != NULL ? 2 : 1;
+
+    if (strlen(longs[i].name) != n || strncmp(name, longs[i].name, n) != 0)
       continue;
-    l->listen = l->listen || i == 0;
-    l->keep = l->keep || i == 1;
-    l->udp = l->udp || i == 2;
-    l->unix_sock = l->unix_sock || i == 3;
-    l->tls = l->tls || i == 4;
-    l->chat = l->chat || i == 5;
-    l->listen = l->listen || i == 5; /* ncat --chat implies a server */
-    l->crlf = l->crlf || i == 6;
-    l->verbose = l->verbose || i == 7;
-    return 1;
-  }
-  for (unsigned i = 0; valued[i] != NULL; i++) {
-    if (strlen(valued[i]) != n || strncmp(name, valued[i], n) != 0)
-      continue;
-    if (i <= 2)
-      l->exec = l->exec != NULL ? l->exec : word;
-    else if (i == 3)
-      l->source = val;
-    else if (i == 4)
-      l->port = val;
-    else if (i == 5)
-      l->wait = val;
+    if (longs[i].letter != '*')
+      take_short(l, longs[i].letter, val, word);
+    else if (strcmp(longs[i].name, "ssl") == 0)
+      l->tls = true;
+    else if (strcmp(longs[i].name, "chat") == 0)
+      l->chat = l->listen = true; /* a room is a server */
     else if (l->naccess + 2 <= 8 && val != NULL) {
-      l->access[l->naccess++] = valued[i];
+      l->access[l->naccess++] = longs[i].name; /* sockit's name too */
       l->access[l->naccess++] = val;
     }
     return used;
@@ -179,11 +173,7 @@ static void add_address(char *buf, size_t size, const nc_line *l,
     add(buf, size, " unix:%s%s", host != NULL ? host : "PATH", NULL);
     return;
   }
-  add(buf, size, " %s%s",
-      l->udp   ? "udp://"
-      : l->tls ? "tls://"
-               : "",
-      NULL);
+  add(buf, size, " %s%s", l->udp ? "udp://" : l->tls ? "tls://" : "", NULL);
   if (host == NULL && l->listen && !l->udp && !l->tls)
     add(buf, size, "%s%s", port, NULL);
   else
@@ -211,8 +201,7 @@ static bool spell(const nc_line *l, char *buf, size_t size) {
     host = port; /* nc -lU PATH: the path is the one positional */
   add(buf, size, "%s%s", l->keep ? " -k" : "", l->chat ? " -s chat" : "");
   add(buf, size, "%s%s", l->scan ? " -z" : "", l->verbose ? " -v" : "");
-  add(buf, size, "%s%s", l->crlf ? " -C" : "",
-      l->wait != NULL ? " -w " : "");
+  add(buf, size, "%s%s", l->crlf ? " -C" : "", l->wait != NULL ? " -w " : "");
   add(buf, size, "%s%s", l->wait, l->family != NULL ? " " : "");
   add(buf, size, "%s%s", l->family, NULL);
   if (!l->listen && (l->source != NULL || l->port != NULL)) {
@@ -266,11 +255,12 @@ int cli_netcat_hint(int argc, char **argv) {
     snprintf(note, sizeof(note),
              " (on 127.0.0.1; 0.0.0.0:PORT for every interface)");
   if (first[0] != '-')
-    return cli_usage_error(NULL, "'HOST PORT' is netcat's; sockit spells it "
-                                 "'%s'",
+    return cli_usage_error(NULL,
+                           "'HOST PORT' is netcat's; sockit spells it "
+                           "'%s'",
                            line);
-  return cli_usage_error(NULL, "%s is netcat's; sockit spells it '%s'%s",
-                         first, line, note);
+  return cli_usage_error(NULL, "%s is netcat's; sockit spells it '%s'%s", first,
+                         line, note);
 }
 
 const char *cli_netcat_letter(const char *cmd, int letter) {

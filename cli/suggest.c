@@ -7,7 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define WORD_MAX 64 /* longer words get no suggestion: nobody mistypes those */
+/* Longer words get no suggestion: nobody mistypes those. */
+#define WORD_MAX 64
 
 /* The optimal-string-alignment distance (Damerau-Levenshtein where a
  * transposed pair is one edit), case-insensitive.  O(|a| * |b|), both at
