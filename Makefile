@@ -5,7 +5,7 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan
 #   make test-valgrind   the same under valgrind memcheck, zero leaks (long)
 #   make fuzz            libFuzzer harnesses, FUZZ_TIME s each (fuzz/README.md)
-#   make run             the chat server on 127.0.0.1:8000
+#   make run             the chat server on 127.0.0.1:8000 (RUN_ADDR=...)
 #   make bench           the side-by-side suite (BENCH_ARGS=--quick: short)
 #   make install PREFIX=/usr/local
 
@@ -82,9 +82,10 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/sockit $(BUILD)/tests/flood
 	SOCKIT=$(abspath $(BUILD)/sockit) FLOOD=$(abspath $(BUILD)/tests/flood) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
+# The "join with" line comes once the server listens (scripts/run.sh).
+RUN_ADDR ?= 127.0.0.1:8000
 run: $(BUILD)/sockit
-	@echo "sockit chat on 127.0.0.1:8000 -- join with: $(BUILD)/sockit connect -f line 127.0.0.1:8000  (or: nc 127.0.0.1 8000)"
-	exec $(BUILD)/sockit listen -v -s chat 127.0.0.1:8000
+	@sh scripts/run.sh $(BUILD)/sockit $(RUN_ADDR)
 
 # The side-by-side benchmark suite (long; see bench/README.md).
 bench: $(BUILD)/sockit

@@ -13,7 +13,7 @@ static const char help[] =
     "usage: sockit bench [OPTIONS] ADDRESS\n"
     "\n"
     "Load a server at ADDRESS and report requests/s, MB/s, errors and\n"
-    "latency percentiles (p50, p90, p99, p99.9, max; within 1%).\n"
+    "latency percentiles (p50, p90, p99, p99.9, max; within 0.4%).\n"
     "\n"
     "      --mode MODE        echo (default): request/response, every reply\n"
     "                         checked against its request; stream: one-way\n"
@@ -23,7 +23,8 @@ static const char help[] =
     "                         from send to delivery); connect: new\n"
     "                         connections/s, each closed as soon as it is\n"
     "                         open (latency: connect, + handshake for TLS)\n"
-    "      --stall N          chat: N more clients that never read\n"
+    "      --stall N          chat: N of the clients never read nor send\n"
+    "                         (the server should drop them)\n"
     "  -c, --conns N          connections (default 50; connect: attempts in\n"
     "                         flight); above 20000 to a 127.x address,\n"
     "                         sources spread over 127.0.0.x\n"
@@ -65,6 +66,10 @@ typedef struct bench_cli {
 } bench_cli;
 
 static int parse_mode(const char *s, lg_mode *out) {
+  static const char *const modes[] = {"echo", "stream",  "udp",
+                                      "chat", "connect", NULL};
+  const char *near;
+
   if (strcmp(s, "echo") == 0)
     *out = LG_ECHO;
   else if (strcmp(s, "stream") == 0)
@@ -75,6 +80,9 @@ static int parse_mode(const char *s, lg_mode *out) {
     *out = LG_CHAT;
   else if (strcmp(s, "connect") == 0)
     *out = LG_CONNECT;
+  else if ((near = cli_suggest_one(s, modes)) != NULL)
+    return cli_usage_error("bench", "unknown mode '%s' (did you mean '%s'?)", s,
+                           near);
   else
     return cli_usage_error(
         "bench", "unknown mode '%s' (echo, stream, udp, chat, connect)", s);
@@ -102,7 +110,7 @@ static const struct option longs[] = {
     {NULL, 0, NULL, 0},
 };
 
-static int parse_one(bench_cli *b, int opt, int argc, char **argv) {
+static int parse_one(bench_cli *b, int opt, char **argv) {
   uint64_t v;
 
   switch (opt) {
@@ -145,9 +153,7 @@ static int parse_one(bench_cli *b, int opt, int argc, char **argv) {
   case OPT_JSON:
     b->json = true;
     return 0;
-  case 'h':
-    if (cli_help_alone("bench", argc, argv))
-      return EXIT_USAGE;
+  case 'h': /* cli_wants_help saw it first */
     fputs(help, stdout);
     return -1;
   default: /* ':' a missing value, '?' an unknown option */
@@ -167,7 +173,10 @@ static int parse(bench_cli *b, int argc, char **argv) {
   b->lg.duration_ms = 10000;
   b->lg.warmup_ms = 1000;
   b->lg.connect_timeout_ms = 10000;
-  opterr = 0;
+  if (cli_wants_help(argc, argv, ":c:p:s:f:d:n:qh", longs)) {
+    fputs(help, stdout);
+    return -1;
+  }
   while ((opt = cli_getopt(argc, argv, ":c:p:s:f:d:n:qh", longs)) != -1) {
     if ((r = cli_common_option(&b->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&b->tls, "bench", opt, optarg)) != 0) {
@@ -175,7 +184,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
         return EXIT_USAGE;
       continue;
     }
-    if ((r = parse_one(b, opt, argc, argv)) != 0)
+    if ((r = parse_one(b, opt, argv)) != 0)
       return r;
   }
   if (optind >= argc)

@@ -39,9 +39,43 @@ int cli_getopt(int argc, char **argv, const char *shorts,
 int cli_bad_option(const char *cmd, int opt, char **argv,
                    const struct option *longs);
 
-/* For -h/--help, which goes alone: 0 when argv holds nothing else, else 2
- * after a usage message naming the first other argument. */
-int cli_help_alone(const char *cmd, int argc, char **argv);
+/* Whether -h or --help is among the options of argv, anywhere (as git,
+ * curl and ncat take it): the caller then prints its help, exits 0 and
+ * ignores the rest.  An option's value that reads "--help" is a value.
+ * Leaves getopt ready to parse argv from the start. */
+bool cli_wants_help(int argc, char **argv, const char *shorts,
+                    const struct option *longs);
+
+/* "Did you mean ...?" (cli/suggest.c): the name nearest to a mistyped
+ * word, case aside -- at most one edit away for a word of five letters
+ * or fewer, two for a longer one (a transposed pair is one edit), else
+ * the one name the word begins (of two letters or more).  Feed the names
+ * with cli_suggest_add; the result is one of them, or NULL. */
+typedef struct cli_suggest {
+  const char *word;
+  size_t len;
+  unsigned limit;
+  const char *best; /* nearest so far, best_d edits away */
+  unsigned best_d;
+  const char *prefixed; /* the first name that word begins */
+  unsigned nprefixed;
+} cli_suggest;
+
+void cli_suggest_init(cli_suggest *s, const char *word, size_t len);
+void cli_suggest_add(cli_suggest *s, const char *name);
+const char *cli_suggest_result(const cli_suggest *s);
+/* The same over a NULL-terminated list. */
+const char *cli_suggest_one(const char *word, const char *const *names);
+
+/* netcat's habits (cli/netcat.c).  cli_netcat_hint reads a command
+ * line that is not sockit's (argv[1] an option, or HOST PORT) as nc would
+ * and, when nc would understand it, returns 2 after one usage line giving
+ * sockit's spelling of it ("sockit: -l is netcat's; sockit spells it
+ * 'sockit listen 8000'"); else 0, having printed nothing.
+ * cli_netcat_letter is a note for an unknown short option of cmd that
+ * netcat users type (-l, -p, -u, -U, -e, -c), or NULL. */
+int cli_netcat_hint(int argc, char **argv);
+const char *cli_netcat_letter(const char *cmd, int letter);
 
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -56,6 +56,17 @@ static int long_matches(const struct option *longs, const char *name, size_t n,
   return count;
 }
 
+/* The long option nearest to the n bytes of name, or NULL. */
+static const char *long_nearest(const struct option *longs, const char *name,
+                                size_t n) {
+  cli_suggest s;
+
+  cli_suggest_init(&s, name, n);
+  for (const struct option *o = longs; o->name != NULL; o++)
+    cli_suggest_add(&s, o->name);
+  return cli_suggest_result(&s);
+}
+
 static int optind_before; /* optind before the last cli_getopt */
 
 int cli_getopt(int argc, char **argv, const char *shorts,
@@ -73,12 +84,15 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   bool moved = optind > optind_before && optind > 0;
   const char *last = moved ? argv[optind - 1] : "";
   char matches[256];
-  const char *name;
+  const char *name, *near;
   size_t n;
 
   if (strncmp(last, "--", 2) != 0 && optopt > 0 && optopt <= 255) {
+    const char *nc = cli_netcat_letter(cmd, optopt);
     if (opt == ':')
       return cli_usage_error(cmd, "option '%s' needs a value", shortopt);
+    if (nc != NULL)
+      return cli_usage_error(cmd, "unknown option '%s' (%s)", shortopt, nc);
     return cli_usage_error(cmd, "unknown option '%s'", shortopt);
   }
   if (strncmp(last, "--", 2) != 0)
@@ -97,19 +111,33 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   if (long_matches(longs, name, n, matches, sizeof(matches)) > 1)
     return cli_usage_error(cmd, "option '--%.*s' is ambiguous (%s)", (int)n,
                            name, matches);
+  if ((near = long_nearest(longs, name, n)) != NULL)
+    return cli_usage_error(cmd,
+                           "unknown option '--%.*s' (did you mean '--%s'?)",
+                           (int)n, name, near);
   return cli_usage_error(cmd, "unknown option '--%.*s'", (int)n, name);
 }
 
-int cli_help_alone(const char *cmd, int argc, char **argv) {
-  if (argc <= 2)
-    return 0;
-  /* Name the first other word; getopt_long just passed the help option at
-   * optind - 1 (unless it sat inside a cluster, which is another word). */
-  for (int i = 1; i < argc; i++)
-    if (i != optind - 1)
-      return cli_usage_error(cmd, "--help goes alone: unexpected argument '%s'",
-                             argv[i]);
-  return 0;
+bool cli_wants_help(int argc, char **argv, const char *shorts,
+                    const struct option *longs) {
+  char **copy = malloc(((size_t)argc + 1) * sizeof(*copy));
+  bool help = false;
+  int opt;
+
+  /* getopt_long itself decides what is an option and what is a value,
+   * so "--send --help" sends "--help".  It runs over a copy: it reorders
+   * the words it reads, and "listen 0 -s" must stay an -s without its
+   * value, not become "-s 0".  Mistakes are left for the real pass,
+   * which starts over (optind 0: glibc forgets its state). */
+  if (copy == NULL)
+    return false;
+  memcpy(copy, argv, ((size_t)argc + 1) * sizeof(*copy));
+  opterr = 0;
+  while ((opt = getopt_long(argc, copy, shorts, longs, NULL)) != -1)
+    help = help || opt == 'h';
+  optind = 0;
+  free(copy);
+  return help;
 }
 
 /* Parses the decimal digits at the start of s; rejects signs and blanks.
@@ -232,14 +260,24 @@ void cli_common_init(cli_common *c, const char *cmd) {
   c->max_queue = (size_t)1 << 20;
 }
 
+/* Says what framings there are, and which one spec perhaps meant (the
+ * message already says what N may be in len:N). */
+static void bad_framing(const char *cmd, const char *spec) {
+  static const char *const specs[] = {"raw", "line", "len", NULL};
+  const char *near = strchr(spec, ':') ? NULL : cli_suggest_one(spec, specs);
+
+  cli_usage_error(cmd,
+                  "bad framing '%s': expected raw, line, len or "
+                  "len:N[be|le] with N in 1, 2, 4, 8%s%s%s",
+                  spec, near != NULL ? " (did you mean '" : "",
+                  near != NULL ? near : "", near != NULL ? "'?)" : "");
+}
+
 int cli_common_option(cli_common *c, int opt, const char *arg) {
   switch (opt) {
   case 'f':
     if (sk_framing_parse(&c->framing, arg) != 0) {
-      cli_usage_error(c->cmd,
-                      "bad framing '%s': expected raw, line, len or "
-                      "len:N[be|le] with N in 1, 2, 4, 8",
-                      arg);
+      bad_framing(c->cmd, arg);
       return 2;
     }
     c->framing_text = arg;

@@ -138,6 +138,14 @@ static void teardown_cb(uv_timer_t *t) {
   print_summary(j);
 }
 
+/* A UDP socket hears "connection refused" from an ICMP port unreachable,
+ * on a later send or receive: say what it is, there was no connection. */
+static const char *error_text(const connect_job *j, int err) {
+  if (j->transport == SK_UDP && err == UV_ECONNREFUSED)
+    return "port unreachable (ICMP): nothing listens there";
+  return sk_strerror(err);
+}
+
 /* Ends the run with status; reports err unless it is 0 or already said. */
 static void end_run(connect_job *j, int status, int err) {
   if (j->tearing_down)
@@ -146,7 +154,9 @@ static void end_run(connect_job *j, int status, int err) {
   j->status = status;
   uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
-    const char *why = j->why[0] != '\0' ? j->why : sk_strerror(err);
+    const char *why = j->why[0] != '\0' && err != UV_ECONNREFUSED
+                          ? j->why
+                          : error_text(j, err);
     if (!j->opened)
       cli_error("connect %s: %s", j->where, why);
     else
@@ -155,10 +165,17 @@ static void end_run(connect_job *j, int status, int err) {
   uv_timer_start(&j->teardown, teardown_cb, 0, 0);
 }
 
+/* The first SIGINT or SIGTERM closes the connection, and sockit ends once
+ * what came is written out; a second one, while stdout still drains (a
+ * pipe nobody reads), ends it at once.  Either way the status is 0. */
 static void on_signal(uv_signal_t *s, int signum) {
   connect_job *j = s->data;
 
   (void)signum;
+  if (j->interrupted) {
+    end_run(j, 0, 0);
+    return;
+  }
   j->interrupted = true;
   if (j->peer != NULL && !j->closed)
     sk_peer_close(j->peer, SK_ECLOSED);
@@ -277,8 +294,10 @@ static void send_open(sk_peer *p, void *ctx) {
   for (unsigned i = 0; i < j->nsend; i++) {
     int err = sk_peer_send(p, j->sends[i], strlen(j->sends[i]));
     if (err) {
-      cli_error("send to %s: %s", j->where, sk_strerror(err));
-      j->reported = true;
+      if (err != UV_ECONNREFUSED) { /* else said as the peer closes */
+        cli_error("send to %s: %s", j->where, sk_strerror(err));
+        j->reported = true;
+      }
       sk_peer_close(p, err);
       return;
     }
@@ -330,6 +349,8 @@ static void send_close(sk_peer *p, int reason, void *ctx) {
     end_run(j, 1, reason);
   } else if (!counts_replies(j) || j->got >= j->expect) {
     end_run(j, reason == 0 || reason == SK_ECLOSED ? 0 : 1, reason);
+  } else if (reason != 0 && reason != SK_ECLOSED && reason != UV_EOF) {
+    end_run(j, 1, reason); /* says why: reset, port unreachable, ... */
   } else {
     if (!j->reported)
       cli_error("%s closed the connection after %llu of %llu replies", j->where,
@@ -378,6 +399,25 @@ static int check_scan(connect_job *j) {
   return cli_common_apply(&j->c, SK_FRAME_RAW);
 }
 
+/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
+ * address by itself (it has no port) and port is a port number.  connect
+ * takes one address, so two such words can mean nothing else; when host
+ * has its port already, the second word is an extra argument. */
+static bool host_port(const char *host, const char *port, char *buf,
+                      size_t size) {
+  size_t digits = strspn(port, "0123456789");
+  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
+            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
+  sk_addr a;
+  int n;
+
+  if (digits == 0 || digits > 5 || port[digits] != '\0' ||
+      sk_addr_parse(&a, host) == 0)
+    return false;
+  n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
+  return n > 0 && (size_t)n < size;
+}
+
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   static const struct option longs[] = {
       {"framing", required_argument, NULL, 'f'},
@@ -398,6 +438,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
+  char joined[SK_ADDR_STRLEN] = "";
   int opt, r;
 
   cli_common_init(&j->c, "connect");
@@ -407,7 +448,10 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
-  opterr = 0;
+  if (cli_wants_help(argc, argv, ":f:w:Cx:vqhz", longs)) {
+    fputs(help, stdout);
+    return -1;
+  }
   while ((opt = cli_getopt(argc, argv, ":f:w:Cx:vqhz", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
@@ -452,9 +496,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
         return EXIT_USAGE;
       j->scan_concurrency_set = true;
       break;
-    case 'h':
-      if (cli_help_alone("connect", argc, argv))
-        return EXIT_USAGE;
+    case 'h': /* cli_wants_help saw it first */
       fputs(help, stdout);
       return -1;
     default: /* ':' a missing value, '?' an unknown option */
@@ -467,10 +509,14 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     return cli_usage_error("connect", "--scan-concurrency needs -z");
   if (optind >= argc)
     return cli_usage_error("connect", "missing ADDRESS");
-  if (optind + 1 < argc)
+  if (optind + 2 == argc &&
+      host_port(argv[optind], argv[optind + 1], joined, sizeof(joined)))
+    optind++; /* netcat's HOST PORT, read as HOST:PORT */
+  else if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", argv[optind], addr) ||
+  if (cli_parse_addr("connect", joined[0] != '\0' ? joined : argv[optind],
+                     addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
   if (j->expect_set && j->nsend == 0)

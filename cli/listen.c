@@ -74,34 +74,30 @@ static void print_help(void) {
   printf(help, list, CLI_ACCESS_HELP);
 }
 
-typedef struct listen_job {
+typedef struct listen_job listen_job;
+
+/* One server, until it has stopped (s NULL after that). */
+typedef struct server_slot {
+  listen_job *j;
+  sk_server *s;
+} server_slot;
+
+struct listen_job {
   uv_loop_t loop;
   uv_signal_t sigint, sigterm, sighup;
   uv_timer_t stop_timer;
   const sk_service *svc;
   void *state;
-  sk_server **servers; /* one per address, all feeding one service */
+  server_slot *servers; /* one per address, all feeding one service */
   unsigned nservers;
-  unsigned running; /* servers not yet stopped */
+  unsigned running; /* servers not yet stopped, and the start's hold */
   int status;
-  bool stopping;
-  bool reloading;           /* SIGHUP reloads the access files */
+  bool stopping;  /* a stop was asked for */
+  bool flushing;  /* the servers were told to stop: a signal now cuts it */
+  bool reloading; /* SIGHUP reloads the access files */
   const cli_access *access; /* the options the access list came from */
   int verbosity;
-} listen_job;
-
-/* The service outlives its listeners: destroyed after the last. */
-static void server_stopped(void *arg) {
-  listen_job *j = arg;
-
-  if (--j->running == 0 && j->svc->destroy != NULL)
-    j->svc->destroy(j->state);
-}
-
-static void stop_servers(listen_job *j) {
-  for (unsigned i = 0; i < j->nservers; i++)
-    sk_server_stop(j->servers[i], STOP_FLUSH_MS, server_stopped, j);
-}
+};
 
 static void close_signals(listen_job *j) {
   uv_close((uv_handle_t *)&j->sigint, NULL);
@@ -111,6 +107,31 @@ static void close_signals(listen_job *j) {
     uv_close((uv_handle_t *)&j->sighup, NULL);
 }
 
+/* The service outlives its listeners: destroyed after the last.  The
+ * signals are caught until then, so that a second one can cut the
+ * flush short. */
+static void release(listen_job *j) {
+  if (--j->running > 0)
+    return;
+  close_signals(j);
+  if (j->svc->destroy != NULL)
+    j->svc->destroy(j->state);
+}
+
+static void server_stopped(void *arg) {
+  server_slot *slot = arg;
+
+  slot->s = NULL; /* freed by now */
+  release(slot->j);
+}
+
+static void stop_servers(listen_job *j) {
+  for (unsigned i = 0; i < j->nservers; i++)
+    if (j->servers[i].s != NULL)
+      sk_server_stop(j->servers[i].s, STOP_FLUSH_MS, server_stopped,
+                     &j->servers[i]);
+}
+
 /* With -v, what the servers let in and turned away, summed. */
 static void log_stats(const listen_job *j) {
   sk_server_stats all = {0}, one;
@@ -118,7 +139,7 @@ static void log_stats(const listen_job *j) {
   if (j->verbosity < 1)
     return;
   for (unsigned i = 0; i < j->nservers; i++) {
-    sk_server_stats_get(j->servers[i], &one);
+    sk_server_stats_get(j->servers[i].s, &one);
     all.accepted += one.accepted;
     all.denied += one.denied;
     all.full += one.full;
@@ -133,12 +154,15 @@ static void log_stats(const listen_job *j) {
           (uintmax_t)all.rate, (uintmax_t)all.full, (uintmax_t)all.slow);
 }
 
-/* Runs from a timer, outside every library callback. */
+/* Runs from a timer, outside every library callback: the service's last
+ * word, then the graceful stop. */
 static void stop_now(uv_timer_t *t) {
   listen_job *j = t->data;
 
   log_stats(j);
-  close_signals(j);
+  if (j->svc->stopping != NULL)
+    j->svc->stopping(j->state);
+  j->flushing = true;
   stop_servers(j);
 }
 
@@ -149,9 +173,22 @@ static void stop(listen_job *j) {
   uv_timer_start(&j->stop_timer, stop_now, 0, 0);
 }
 
+/* The first SIGINT or SIGTERM stops gracefully; one that comes while the
+ * servers flush ends the flush at once (a second Ctrl-C, or timeout(1),
+ * which signals its child and then its whole process group).  The exit
+ * status stays what the stop gives: 0 unless the service failed.  A
+ * signal before the stop began is the same request. */
 static void on_signal(uv_signal_t *s, int signum) {
+  listen_job *j = s->data;
+
   (void)signum;
-  stop(s->data);
+  if (!j->flushing) {
+    stop(j);
+    return;
+  }
+  if (j->verbosity >= 0)
+    fputs("sockit: listen: stopping at once (second signal)\n", stderr);
+  stop_servers(j); /* again: the library cuts the flush */
 }
 
 /* SIGHUP: the access files again.  A file that no longer parses keeps the
@@ -165,7 +202,7 @@ static void on_sighup(uv_signal_t *sig, int signum) {
       cli_access_build(j->access, "listen", true, j->verbosity, &acl) != 0)
     return;
   for (unsigned i = 0; i < j->nservers; i++)
-    sk_server_set_acl(j->servers[i], acl);
+    sk_server_set_acl(j->servers[i].s, acl);
   if (j->verbosity >= 0)
     fprintf(stderr,
             "sockit: listen: reloaded access rules: %zu allow, %zu deny\n",
@@ -225,7 +262,10 @@ static int parse(listen_opts *o, int argc, char **argv) {
   cli_access_init(&o->access);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
-  opterr = 0;
+  if (cli_wants_help(argc, argv, ":s:f:kCx:vqh", longs)) {
+    print_help();
+    return -1;
+  }
   while ((opt = cli_getopt(argc, argv, ":s:f:kCx:vqh", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
         (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
@@ -271,9 +311,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
                             &o->so.frame_timeout_ms))
         return EXIT_USAGE;
       break;
-    case 'h':
-      if (cli_help_alone("listen", argc, argv))
-        return EXIT_USAGE;
+    case 'h': /* cli_wants_help saw it first */
       print_help();
       return -1;
     default: /* ':' a missing value, '?' an unknown option */
@@ -319,14 +357,32 @@ static bool any_ip(const listen_opts *o) {
   return false;
 }
 
+/* Names the services, or the one name was perhaps meant to be. */
+static int unknown_service(const char *name) {
+  char list[256];
+  size_t n = 0;
+  cli_suggest s;
+
+  cli_suggest_init(&s, name, strlen(name));
+  list[0] = '\0';
+  for (const sk_service *const *v = sk_service_list(); *v != NULL; v++) {
+    cli_suggest_add(&s, (*v)->name);
+    if (n < sizeof(list))
+      n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s",
+                            n > 0 ? ", " : "", (*v)->name);
+  }
+  if (cli_suggest_result(&s) != NULL)
+    return cli_usage_error("listen",
+                           "unknown service '%s' (did you mean '%s'?)", name,
+                           cli_suggest_result(&s));
+  return cli_usage_error("listen", "unknown service '%s' (%s)", name, list);
+}
+
 /* Checks that the options fit together. */
 static int check(listen_opts *o, const sk_service **svc) {
   *svc = sk_service_find(o->service);
   if (*svc == NULL)
-    return cli_usage_error("listen",
-                           "unknown service '%s' (stdio, echo, upper, "
-                           "discard, chat)",
-                           o->service);
+    return unknown_service(o->service);
   if (o->keep_open && strcmp((*svc)->name, "stdio") != 0)
     return cli_usage_error("listen", "-k/--keep-open applies to -s stdio "
                                      "only");
@@ -395,8 +451,9 @@ static int start_servers(listen_job *j, listen_opts *o) {
     return 1;
   for (unsigned i = 0; i < o->naddrs; i++) {
     sk_addr_format(&o->addrs[i], where, sizeof(where));
+    j->servers[i].j = j;
     err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
-                          j->state, &j->servers[i]);
+                          j->state, &j->servers[i].s);
     if (err) {
       cli_error("listen %s: %s", where, sk_strerror(err));
       return 1;
@@ -405,7 +462,7 @@ static int start_servers(listen_job *j, listen_opts *o) {
     j->running++;
   }
   for (unsigned i = 0; i < j->nservers && o->c.verbosity >= 0; i++) {
-    sk_addr_format(sk_server_addr(j->servers[i]), where, sizeof(where));
+    sk_addr_format(sk_server_addr(j->servers[i].s), where, sizeof(where));
     fprintf(stderr, "listening on %s\n", where);
   }
   return 0;
@@ -497,11 +554,10 @@ int cli_listen(int argc, char **argv) {
   err = start_servers(&j, &o);
   if (err) {
     j.status = 1;
-    j.stopping = true;
-    close_signals(&j);
+    j.stopping = j.flushing = true;
     stop_servers(&j);
   }
-  server_stopped(&j); /* the hold above */
+  release(&j); /* the hold above */
   uv_run(&j.loop, UV_RUN_DEFAULT);
   uv_loop_close(&j.loop);
   free(j.servers);

@@ -654,7 +654,10 @@ void sk_server_set_acl(sk_server *s, sk_acl *acl);
 /* Stops accepting, ends every peer gracefully (sk_peer_end), and closes
  * those still open after flush_ms.  done (may be NULL) runs once the last
  * handle is closed; the server's memory is released before that call, and
- * a Unix socket file is removed.  Safe to call once only. */
+ * a Unix socket file is removed.  Called again before done ran (a second
+ * Ctrl-C), it cuts the flush short: the peers still open are closed from
+ * the loop at once, and the second call's flush_ms, done and arg are
+ * ignored.  After done ran, s is gone. */
 void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *arg),
                     void *arg);
 
@@ -781,6 +784,11 @@ typedef struct sk_service {
   /* Releases it; called after every peer closed.  May close handles. */
   void (*destroy)(void *state);
   const sk_handler *handler;
+  /* Called once, outside any of the service's callbacks, when its servers
+   * are about to stop gracefully (before sk_server_stop): the last word
+   * to the peers, which then leave with what is queued (chat: "* server
+   * stopping").  NULL when the service has nothing to say. */
+  void (*stopping)(void *state);
 } sk_service;
 
 /* The service named name, or NULL. */

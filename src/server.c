@@ -275,6 +275,13 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
                     void *arg) {
   sk__list *n, *next;
 
+  if (s->stopping) {
+    /* Again, while flushing: the flush is cut short.  The timer is closed
+     * only once no peer is left, and then there is nothing to cut. */
+    if (!uv_is_closing((uv_handle_t *)&s->stop_timer))
+      uv_timer_start(&s->stop_timer, stop_timer_cb, 0, 0);
+    return;
+  }
   s->stopping = true;
   s->done = done;
   s->done_arg = arg;

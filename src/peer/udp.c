@@ -79,6 +79,11 @@ static int udp_send_bufs(sk_peer *p, const uv_buf_t *bufs, unsigned n,
     sk__peer_touch(p);
   if (r >= 0)
     return 0;
+  /* A client's socket keeps an ICMP port unreachable for the next call
+   * on it, send or receive: a send that takes it ends the peer, as a
+   * receive does, or nobody would hear of it. */
+  if (r == UV_ECONNREFUSED && p->server == NULL)
+    sk_peer_close(p, r);
   if (r != UV_EAGAIN)
     return r;
   for (unsigned i = 0; i < n; i++)

@@ -469,6 +469,14 @@ static void chat_destroy(void *state) {
   free(c);
 }
 
+/* The server is about to end every member: tell them, so that a person
+ * sees why the room went away.  What they said before arrives first. */
+static void chat_stopping(void *state) {
+  chat *c = state;
+
+  announce(c, NULL, "* server stopping");
+}
+
 static const sk_handler chat_handler = {
     .on_open = chat_open,
     .on_message = chat_message,
@@ -484,4 +492,5 @@ const sk_service sk__service_chat = {
     .create = chat_create,
     .destroy = chat_destroy,
     .handler = &chat_handler,
+    .stopping = chat_stopping,
 };

@@ -7,6 +7,7 @@ Absence of a message is checked by order, not by waiting: when a client's
 next message is the one sent after the event, the event sent it nothing.
 """
 
+import signal
 import socket
 import time
 
@@ -430,3 +431,34 @@ def test_chat_udp_raw_datagrams_with_line_ends(start_server):
     finally:
         for u in (u1, u2):
             u.close()
+
+
+def test_server_stopping_notice(chat):
+    """A graceful stop tells every member why the room goes away, after
+    what was said before, and then ends their connections."""
+    room = chat()
+    c1 = room.join("* you are guest1; here: guest1")
+    c2 = room.join("* you are guest2; here: guest1, guest2")
+    assert c1.recv_text() == "* guest2 joined"
+    c2.send_text("last words")
+    assert c1.recv_text() == "guest2: last words"
+    room.srv.signal(signal.SIGTERM)
+    assert c1.recv_text() == "* server stopping"
+    assert c2.recv_text() == "* server stopping"
+    assert c1.expect_closed() == b""
+    assert c2.expect_closed() == b""
+    assert room.srv.wait_exit() == 0
+
+
+def test_server_stopping_notice_udp(start_server):
+    srv = start_server("-s", "chat", "udp://127.0.0.1:0")
+    u1 = Dgram(srv.addr)
+    try:
+        u1.send(b"/who\n")
+        assert u1.recv_line() == "* you are guest1; here: guest1"
+        assert u1.recv_line() == "* here: guest1"
+        srv.signal(signal.SIGINT)
+        assert u1.recv_line() == "* server stopping"
+        assert srv.wait_exit() == 0
+    finally:
+        u1.close()

@@ -78,13 +78,45 @@ CASES = [
     Case([], r"^sockit: missing COMMAND \(listen, connect, bench\)$"),
     Case([""], r"^sockit: unknown command '' \(listen, connect, bench\)$"),
     Case(["frobnicate"], r"^sockit: unknown command 'frobnicate'"),
-    Case(["LISTEN", "0"], r"^sockit: unknown command 'LISTEN'"),
+    Case(["LISTEN", "0"], r"^sockit: unknown command 'LISTEN' \(did you mean 'listen'\?\)$"),
     Case(["-x"], r"^sockit: unknown command '-x'"),
-    Case(["--help", "extra"], r"^sockit: unexpected argument 'extra' after --help"),
-    Case(["help", "listen"], r"^sockit: unexpected argument 'listen' after help"),
-    Case(["-h", "-h"], r"^sockit: unexpected argument '-h' after -h"),
+    # help takes a COMMAND: one that does not exist is named, with the
+    # nearest if there is one.
+    Case(["--help", "extra"], r"^sockit: unknown command 'extra' \(listen, connect, bench\)$"),
+    Case(["help", "lisen"], r"^sockit: unknown command 'lisen' \(did you mean 'listen'\?\)$"),
+    Case(["-h", "conect"], r"^sockit: unknown command 'conect' \(did you mean 'connect'\?\)$"),
+    Case(["lisen", "8000"], r"^sockit: unknown command 'lisen' \(did you mean 'listen'\?\)$"),
+    Case(["conect", LOCAL], r"^sockit: unknown command 'conect' \(did you mean 'connect'\?\)$"),
+    Case(["bnech"], r"^sockit: unknown command 'bnech' \(did you mean 'bench'\?\)$"),
+    Case(["lis"], r"^sockit: unknown command 'lis' \(did you mean 'listen'\?\)$"),
     Case(["--version", "x"], r"^sockit: unexpected argument 'x' after --version"),
     Case(["-V", "-V"], r"^sockit: unexpected argument '-V' after -V"),
+
+    # ------------------------------------------------- netcat's habits
+    # One line with sockit's spelling of what nc would have done.
+    Case(["-l", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen 8000' \(on 127\.0\.0\.1; "),
+    Case(["-lp", "8000"], r"^sockit: -lp is netcat's; sockit spells it 'sockit listen 8000' "),
+    Case(["-l", "-p", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen 8000' "),
+    Case(["-lk", "-p", "8000"], r"^sockit: -lk is netcat's; sockit spells it 'sockit listen -k 8000' "),
+    Case(["-l", "0.0.0.0", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen 0\.0\.0\.0:8000'$"),
+    Case(["-lu", "8000"], r"^sockit: -lu is netcat's; sockit spells it 'sockit listen udp://:8000'$"),
+    Case(["-lU", "/tmp/s.sock"], r"^sockit: -lU is netcat's; sockit spells it 'sockit listen unix:/tmp/s\.sock'$"),
+    Case(["--chat", "-l", "8000"], r"^sockit: --chat is netcat's; sockit spells it 'sockit listen -s chat 8000' "),
+    Case(["-e", "/bin/sh"], r"^sockit: -e \(run a program for each connection\) is netcat's; sockit has no --exec yet"),
+    Case(["-l", "-p", "8000", "-e", "/bin/sh"], r"^sockit: -e \(run a program .* no --exec yet"),
+    Case(["--sh-exec", "cat", "-l", "8000"], r"^sockit: --sh-exec \(run a program .* no --exec yet"),
+    Case(["-u", "localhost", "53"], r"^sockit: -u is netcat's; sockit spells it 'sockit connect udp://localhost:53'$"),
+    Case(["-U", "/tmp/s.sock"], r"^sockit: -U is netcat's; sockit spells it 'sockit connect unix:/tmp/s\.sock'$"),
+    Case(["--ssl", "example.com", "443"], r"^sockit: --ssl is netcat's; sockit spells it 'sockit connect tls://example\.com:443'$"),
+    Case(["-zv", "localhost", "20-25", "80"], r"^sockit: -zv is netcat's; sockit spells it 'sockit connect -z -v localhost:20-25,80'$"),
+    Case(["-C", "-w", "3", "::1", "80"], r"^sockit: -C is netcat's; sockit spells it 'sockit connect -C -w 3 \[::1\]:80'$"),
+    Case(["localhost", "8000"], r"^sockit: 'HOST PORT' is netcat's; sockit spells it 'sockit connect localhost:8000'$"),
+    usage("listen", ["-l", "8000"], r"unknown option '-l' \(netcat's -l: sockit listen listens already\)$"),
+    usage("listen", ["-p", "8000"], r"unknown option '-p' \(netcat's -p: the port goes in the address"),
+    usage("listen", ["-u", "8000"], r"unknown option '-u' \(netcat's -u: sockit spells UDP in the address"),
+    usage("connect", ["-u", "localhost:53"], r"unknown option '-u' \(netcat's -u: sockit spells UDP in the address"),
+    usage("connect", ["-e", "/bin/sh", LOCAL], r"unknown option '-e' \(netcat's -e/-c run a program: sockit has no --exec yet\)$"),
+    usage("connect", ["-p", "5000", LOCAL], r"unknown option '-p' \(netcat's source port: --source ADDR:PORT\)$"),
 
     # ------------------------------------------------------------- addresses
     bad_addr("listen", "", r"empty address"),
@@ -159,6 +191,11 @@ CASES = [
     bad_framing("bench", "len:0", LOCAL),
     usage("bench", ["--mode", "nope", LOCAL], r"unknown mode 'nope' \(echo, stream, udp, chat, connect\)"),
     usage("bench", ["--mode", "", LOCAL], r"unknown mode '' "),
+    usage("bench", ["--mode", "ecoh", LOCAL], r"unknown mode 'ecoh' \(did you mean 'echo'\?\)$"),
+    usage("listen", ["-s", "ecoh", "0"], r"unknown service 'ecoh' \(did you mean 'echo'\?\)$"),
+    usage("listen", ["-s", "caht", "0"], r"unknown service 'caht' \(did you mean 'chat'\?\)$"),
+    usage("listen", ["-f", "lnie", "0"], r"bad framing 'lnie': expected raw, .* \(did you mean 'line'\?\)$"),
+    usage("connect", ["-f", "rwa", LOCAL], r"bad framing 'rwa': expected raw, .* \(did you mean 'raw'\?\)$"),
 
     # -------------------------------------------- options missing their value
     needs_value("listen", "0", "-s"),
@@ -310,6 +347,11 @@ CASES = [
     unknown_opt("bench", "-v", LOCAL),
     unknown_opt("bench", "--max-queue", "1K", LOCAL),
     unknown_opt("bench", "--send", "x", LOCAL),
+    usage("listen", ["--sevice", "echo", "0"], r"unknown option '--sevice' \(did you mean '--service'\?\)$"),
+    usage("listen", ["--keep-opne", "0"], r"unknown option '--keep-opne' \(did you mean '--keep-open'\?\)$"),
+    usage("connect", ["--sned", "x", LOCAL], r"unknown option '--sned' \(did you mean '--send'\?\)$"),
+    usage("connect", ["--timeuot=1", LOCAL], r"unknown option '--timeuot' \(did you mean '--timeout'\?\)$"),
+    usage("bench", ["--durration", "1", LOCAL], r"unknown option '--durration' \(did you mean '--duration'\?\)$"),
     usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-conns, --max-conns-per-ip\)$"),
     usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
     usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
@@ -420,10 +462,13 @@ CASES = [
     usage("bench", [LOCAL, LOCAL], r"unexpected argument '127\.0\.0\.1:1'$"),
     # "--" ends the options, so "-s" is a (bad) address there.
     Case(["listen", "--", "-s"], r"^sockit: listen: bad address '-s': no port"),
-    usage("listen", ["--help", "extra"], r"--help goes alone: unexpected argument 'extra'$"),
-    usage("listen", ["-h", "-s", "echo", "0"], r"--help goes alone: unexpected argument '-s'$"),
-    usage("connect", ["--help", LOCAL], r"--help goes alone: unexpected argument '127\.0\.0\.1:1'$"),
-    usage("bench", ["--json", "-h"], r"--help goes alone: unexpected argument '--json'$"),
+    # connect takes netcat's HOST PORT as HOST:PORT, but not a second word
+    # after an address that has its port.
+    usage("connect", [LOCAL, "2"], r"unexpected argument '2'$"),
+    usage("connect", ["localhost", "http"], r"unexpected argument 'http'$"),
+    usage("connect", ["localhost", "99999"], r"bad address 'localhost:99999': port out of range"),
+    # An option's value that reads --help is a value, not a request for help.
+    usage("connect", ["--send", "--help", "--expect", "x", LOCAL], r"--expect: 'x' is not a number$"),
 ]
 
 SUBCOMMANDS = ("listen", "connect", "bench")

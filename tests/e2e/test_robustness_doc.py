@@ -65,7 +65,9 @@ AREAS = [
      [],
      "a client killed mid-frame, a reset (SO_LINGER 0), a half-close, writes "
      "to a closed peer (SIGPIPE), SIGTERM under load: no crash, the others "
-     "unaffected, queued replies flushed on a graceful stop, exit 0"),
+     "unaffected, queued replies flushed on a graceful stop, exit 0; a "
+     "second signal cuts a flush held up by a client that does not read, "
+     "still exit 0"),
     ("Hostile TLS peers",
      [("test_tls.py", "verification_failure or plain_listener or tls_listener "
        "or mutual_tls or handshake_timeout or reset_mid_handshake or pin or "

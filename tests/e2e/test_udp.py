@@ -105,3 +105,30 @@ def test_stdio_udp_stdout_bounded():
         proc.stdout.close()  # the pending stdout is dropped
         assert proc.wait(10) == 0
         proc.stderr.close()
+
+
+def closed_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+UNREACHABLE = "port unreachable (ICMP): nothing listens there"
+
+
+@pytest.mark.parametrize("args,stdin", [
+    (["--send", "hi"], None),
+    (["-f", "line", "--send", "one", "--send", "two"], None),
+    ([], b"hi\n"),
+    (["-f", "line"], b"one\ntwo\nthree\n"),   # a later send, not the receive, meets the ICMP error
+], ids=["send", "send-two", "stdin", "stdin-lines"])
+def test_connect_udp_port_unreachable(args, stdin):
+    """Nobody on the port: the ICMP port unreachable is named as such, by
+    --send as by the stdin path, and the exit status is 1."""
+    target = "udp://127.0.0.1:%d" % closed_udp_port()
+    r = run_sockit(["connect"] + args + [target], input=stdin, timeout=10)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err == "sockit: %s: %s\n" % (target, UNREACHABLE), err
