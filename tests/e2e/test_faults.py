@@ -348,9 +348,13 @@ def test_reset_with_replies_queued(service, name):
     # (ASan's quarantine and valgrind's queue of freed blocks grow RSS;
     # LeakSanitizer and memcheck check for leaks at exit)
     if not SAN and not helpers.under_valgrind():
-        # Measured: the same to the KiB from the second round on; a leaked
-        # queue adds megabytes a round.
-        assert rss[-1] - rss[5] < 1024, "RSS %d KiB after 5 resets, %d KiB after 20: %s" % (
+        # A leaked queue adds 8 MiB a round, 120 MiB over the last 15.  On a
+        # quiet machine RSS stays the same to the KiB from the second round
+        # on; under load, glibc may keep up to M_TRIM_THRESHOLD (8 MiB, set
+        # by cli_setup_process) of freed heap before giving it back, and a
+        # round that ends mid-way through such a stretch reads 1-2 MiB
+        # higher.  The bound allows that stretch and no leaked round.
+        assert rss[-1] - rss[5] < 9 * 1024, "RSS %d KiB after 5 resets, %d KiB after 20: %s" % (
             rss[5], rss[-1], rss)
 
 
