@@ -662,8 +662,13 @@ typedef struct sk_client_opts {
   sk_framing framing;
   size_t max_queue;            /* write queue cap, bytes (1 MiB) */
   uint64_t connect_timeout_ms; /* 0 = none (10 s by default) */
-  /* TCP: bind to this local address first (its port usually 0), to pick
-   * the source address; NULL for any.  Copied at connect time. */
+  /* TCP, TLS and UDP: bind to this local address (AF_INET or AF_INET6,
+   * its port usually 0) before connecting, to pick the source address;
+   * NULL for any.  Only the resolved addresses of its family are tried
+   * (UV_EAFNOSUPPORT when there is none).  A source in use or not of
+   * this host fails the connect with UV_EADDRINUSE or UV_EADDRNOTAVAIL
+   * (UDP: from sk_client_connect).  Unix addresses refuse it (UV_EINVAL).
+   * Copied at connect time. */
   const struct sockaddr *local_addr;
   /* The client context for tls:// addresses (sk_tls_new with server 0);
    * the peer takes its own reference.  Required when addr->tls.  The
