@@ -37,7 +37,8 @@ static const char help[] =
     "      --raw-output       print messages as they are, also to a\n"
     "                         terminal (there, by default, line and len\n"
     "                         messages show control characters and\n"
-    "                         invalid UTF-8 as \\xNN)\n" CLI_TLS_CLIENT_HELP
+    "                         invalid UTF-8 as \\xNN)\n" CLI_FAMILY_HELP
+        CLI_SOURCE_HELP CLI_TLS_CLIENT_HELP
     "  -v, --verbose          say when connected (TLS: the session and\n"
     "                         the server's certificate)\n"
     "  -q, --quiet            errors only\n"
@@ -54,6 +55,7 @@ typedef struct connect_job {
   bool escape;   /* show replies escaped (cli_escape_output) */
   cli_tls tls;
   sk_tls *tls_ctx;
+  cli_net net;
   sk_transport transport;
   /* stdio mode */
   const sk_service *svc;
@@ -96,7 +98,10 @@ static void end_run(connect_job *j, int status, int err) {
   uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
     const char *why = j->why[0] != '\0' ? j->why : sk_strerror(err);
-    if (!j->opened)
+    if (!j->opened && cli_net_source_failed(&j->net, err))
+      cli_error("connect %s: --source %s: %s%s", j->where, j->net.source_text,
+                why, cli_net_source_hint(err));
+    else if (!j->opened)
       cli_error("connect %s: %s", j->where, why);
     else
       cli_error("%s: %s", j->where, why);
@@ -309,6 +314,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"expect", required_argument, NULL, OPT_EXPECT},
       {"timeout", required_argument, NULL, OPT_TIMEOUT},
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
+      {"source", required_argument, NULL, OPT_SOURCE},
+      CLI_FAMILY_LONGS,
       CLI_TLS_CLIENT_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -319,14 +326,16 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
 
   cli_common_init(&j->c, "connect");
   cli_tls_init(&j->tls);
+  cli_net_init(&j->net);
   j->timeout_ms = 10000;
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
   opterr = 0;
-  while ((opt = cli_getopt(argc, argv, ":f:vqh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":f:vqh46", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
-        (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
+        (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0 ||
+        (r = cli_net_option(&j->net, "connect", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -359,9 +368,11 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", argv[optind], addr) ||
+  if (cli_parse_addr("connect", argv[optind], &j->net, addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
+  if ((r = cli_net_apply(&j->net, "connect", &argv[optind], addr, 1)) != 0)
+    return r;
   if (j->expect_set && j->nsend == 0)
     return cli_usage_error("connect", "--expect needs --send");
   if (!j->expect_set)
@@ -388,6 +399,7 @@ static int start(connect_job *j, const sk_addr *addr) {
   co.max_queue = j->c.max_queue;
   co.connect_timeout_ms = j->timeout_ms;
   co.tls = j->tls_ctx;
+  co.local_addr = cli_net_source(&j->net);
   if (j->nsend == 0) {
     memset(&svo, 0, sizeof(svo));
     svo.framing = j->c.framing;
@@ -443,11 +455,8 @@ int cli_connect(int argc, char **argv) {
   uv_signal_start(&j->sigint, on_signal, SIGINT);
   uv_signal_start(&j->sigterm, on_signal, SIGTERM);
   err = start(j, &addr);
-  if (err) {
-    cli_error("connect %s: %s", j->where, sk_strerror(err));
-    j->reported = true;
+  if (err)
     end_run(j, 1, err);
-  }
   uv_run(&j->loop, UV_RUN_DEFAULT);
   uv_loop_close(&j->loop);
   if (j->tls_ctx != NULL)

@@ -51,7 +51,7 @@ static const char help[] =
     "      --raw-output       stdio: print messages as they are, also to a\n"
     "                         terminal (there, by default, line and len\n"
     "                         messages show control characters and\n"
-    "                         invalid UTF-8 as \\xNN)\n"
+    "                         invalid UTF-8 as \\xNN)\n" CLI_FAMILY_HELP
     "  -v, --verbose          log connects and disconnects\n"
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
@@ -178,6 +178,7 @@ typedef struct listen_opts {
   cli_common c;
   cli_tls tls;
   cli_access access;
+  cli_net net;
   const char *service;
   sk_server_opts so;
   bool keep_open;
@@ -200,6 +201,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
       CLI_ACCESS_LONGS,
       {"keep-open", no_argument, NULL, 'k'},
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
+      CLI_FAMILY_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -212,11 +214,13 @@ static int parse(listen_opts *o, int argc, char **argv) {
   cli_common_init(&o->c, "listen");
   cli_tls_init(&o->tls);
   cli_access_init(&o->access);
+  cli_net_init(&o->net);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
   opterr = 0;
-  while ((opt = cli_getopt(argc, argv, ":s:f:kvqh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":s:f:kvqh46", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
+        (r = cli_net_option(&o->net, "listen", opt, optarg)) != 0 ||
         (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
         (r = cli_access_option(&o->access, "listen", opt, optarg)) != 0) {
       if (r == 2)
@@ -266,9 +270,9 @@ static int parse(listen_opts *o, int argc, char **argv) {
   if (o->addrs == NULL)
     return 1;
   for (int i = optind; i < argc; i++)
-    if (cli_parse_addr("listen", argv[i], &o->addrs[o->naddrs++]))
+    if (cli_parse_addr("listen", argv[i], &o->net, &o->addrs[o->naddrs++]))
       return EXIT_USAGE;
-  return 0;
+  return cli_net_apply(&o->net, "listen", &argv[optind], o->addrs, o->naddrs);
 }
 
 /* Checks that the options fit one address. */
@@ -357,7 +361,7 @@ static int make_tls(listen_opts *o) {
 
 /* Starts one server per address.  Returns 0, or 1 after a message. */
 static int start_servers(listen_job *j, listen_opts *o) {
-  char where[SK_ADDR_STRLEN];
+  char where[SK_ADDR_STRLEN], why[SK_PATH_MAX + 64];
   int err;
 
   j->servers = calloc(o->naddrs, sizeof(*j->servers));
@@ -368,7 +372,8 @@ static int start_servers(listen_job *j, listen_opts *o) {
     err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
                           j->state, &j->servers[i]);
     if (err) {
-      cli_error("listen %s: %s", where, sk_strerror(err));
+      sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
+      cli_error("listen %s: %s", where, why);
       return 1;
     }
     j->nservers++;
