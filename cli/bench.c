@@ -27,7 +27,8 @@ static const char help[] =
     "                         (the server should drop them)\n"
     "  -c, --conns N          connections (default 50; connect: attempts in\n"
     "                         flight); above 20000 to a 127.x address,\n"
-    "                         sources spread over 127.0.0.x\n"
+    "                         sources spread over 127.0.0.x (from\n"
+    "                         --source's, when it is 127.x too)\n"
     "  -p, --pipeline P       requests in flight per connection (default 1;\n"
     "                         chat: lines in flight per reader, 1000)\n"
     "  -s, --size BYTES       message size (default 64; K, M suffixes)\n"
@@ -42,7 +43,10 @@ static const char help[] =
     "      --timeout S        connect timeout (default 10)\n"
     "      --max-frame BYTES  largest reply accepted (default 1M)\n"
     "      --json             one JSON object on stdout instead of a "
-    "table\n" CLI_TLS_CLIENT_HELP
+    "table\n" CLI_FAMILY_HELP
+    "      --source ADDR[:PORT]  every connection from this local address\n"
+    "                         (a port: one connection only, -c "
+    "1)\n" CLI_TLS_CLIENT_HELP
     "  -q, --quiet            no live progress line\n"
     "  -h, --help             this text\n"
     "\n"
@@ -60,6 +64,7 @@ enum {
 typedef struct bench_cli {
   cli_common c;
   cli_tls tls;
+  cli_net net;
   lg_opts lg;
   bool json;
   bool requests_set, duration_set, pipeline_set;
@@ -106,6 +111,8 @@ static const struct option longs[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
+    {"source", required_argument, NULL, OPT_SOURCE},
+    CLI_FAMILY_LONGS,
     CLI_TLS_CLIENT_LONGS,
     {NULL, 0, NULL, 0},
 };
@@ -167,19 +174,22 @@ static int parse(bench_cli *b, int argc, char **argv) {
   memset(b, 0, sizeof(*b));
   cli_common_init(&b->c, "bench");
   cli_tls_init(&b->tls);
+  cli_net_init(&b->net);
+  b->lg.net = &b->net;
   b->lg.conns = 50;
   b->lg.pipeline = 1;
   b->lg.size = 64;
   b->lg.duration_ms = 10000;
   b->lg.warmup_ms = 1000;
   b->lg.connect_timeout_ms = 10000;
-  if (cli_wants_help(argc, argv, ":c:p:s:f:d:n:qh", longs)) {
+  if (cli_wants_help(argc, argv, ":c:p:s:f:d:n:qh46", longs)) {
     fputs(help, stdout);
     return -1;
   }
-  while ((opt = cli_getopt(argc, argv, ":c:p:s:f:d:n:qh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":c:p:s:f:d:n:qh46", longs)) != -1) {
     if ((r = cli_common_option(&b->c, opt, optarg)) != 0 ||
-        (r = cli_tls_option(&b->tls, "bench", opt, optarg)) != 0) {
+        (r = cli_tls_option(&b->tls, "bench", opt, optarg)) != 0 ||
+        (r = cli_net_option(&b->net, "bench", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -192,10 +202,10 @@ static int parse(bench_cli *b, int argc, char **argv) {
   if (optind + 1 < argc)
     return cli_usage_error("bench", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("bench", argv[optind], &b->lg.addr) ||
+  if (cli_parse_addr("bench", argv[optind], &b->net, &b->lg.addr) ||
       cli_check_remote("bench", &b->lg.addr))
     return EXIT_USAGE;
-  return 0;
+  return cli_net_apply(&b->net, "bench", &argv[optind], &b->lg.addr, 1);
 }
 
 /* Checks that the options fit together. */
@@ -227,6 +237,12 @@ static int check(bench_cli *b) {
   if (o->mode == LG_CHAT && o->payload != NULL)
     return cli_usage_error("bench", "--payload does not go with --mode chat "
                                     "(lines carry their send time)");
+  if (b->net.source_text != NULL && b->net.source.port != 0 &&
+      (o->conns > 1 || o->mode == LG_CONNECT))
+    return cli_usage_error("bench",
+                           "--source %s: a fixed port serves one connection "
+                           "at a time (-c 1, and not --mode connect)",
+                           b->net.source_text);
   if (o->stall > 0 && (o->mode != LG_CHAT || o->stall >= o->conns))
     return cli_usage_error("bench", "--stall needs --mode chat and fewer "
                                     "stalled clients than --conns");

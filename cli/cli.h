@@ -88,7 +88,55 @@ int cli_parse_uint(const char *cmd, const char *opt, const char *s,
                    uint64_t min, uint64_t max, uint64_t *out);
 int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
                       uint64_t *ms);
-int cli_parse_addr(const char *cmd, const char *s, sk_addr *out);
+
+/* -4/-6 (every command) and --source (connect, bench): how addresses
+ * resolve, and where a client connects from. */
+typedef struct cli_net {
+  unsigned family;         /* SK_ADDR_IPV4, SK_ADDR_IPV6 or 0 (-4, -6) */
+  const char *source_text; /* --source as given, or NULL */
+  sk_addr source;          /* parsed, by cli_net_apply */
+  struct sockaddr_storage source_sa; /* resolved, by cli_net_apply */
+} cli_net;
+
+#define CLI_FAMILY_LONGS                                                       \
+  {"ipv4", no_argument, NULL, '4'}, {                                          \
+    "ipv6", no_argument, NULL, '6'                                             \
+  }
+
+#define CLI_FAMILY_HELP                                                        \
+  "  -4, --ipv4             resolve host names to IPv4 addresses only\n"       \
+  "  -6, --ipv6             resolve host names to IPv6 addresses only (a\n"    \
+  "                         missing host is then ::1)\n"
+
+#define CLI_SOURCE_HELP                                                        \
+  "      --source ADDR[:PORT]  connect from this local address (IPv6 as\n"     \
+  "                         [::1]:PORT; port 0 or none: any); host names\n"    \
+  "                         then resolve in its family\n"
+
+void cli_net_init(cli_net *n);
+/* 1 when opt was -4, -6 or --source (taken), 0 when not, 2 on a
+ * conflict (already reported). */
+int cli_net_option(cli_net *n, const char *cmd, int opt, const char *arg);
+/* Parses the address text s under -4/-6.  0, or 2 after a usage
+ * message naming the problem. */
+int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
+                   sk_addr *out);
+/* Checks -4/-6 and --source against the addresses (texts as given, addrs
+ * as parsed): -4/-6 need an IP address among them, --source one TCP, TLS
+ * or UDP address.  The source is parsed and resolved, and the address is
+ * parsed again restricted to the source's family.  Returns 0; 2 after a
+ * usage message; 1 after a runtime one (a source name that does not
+ * resolve). */
+int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
+                  sk_addr *addrs, unsigned naddrs);
+/* The source to bind to, or NULL. */
+const struct sockaddr *cli_net_source(const cli_net *n);
+/* Whether err, from a connect, is the source address's fault (in use,
+ * not an address of this host, a port one may not bind): the message
+ * then names --source. */
+bool cli_net_source_failed(const cli_net *n, int err);
+/* What to add after such an error's text: "" or a hint in brackets. */
+const char *cli_net_source_hint(int err);
 
 /* An address to connect to: 0, or 2 after a usage message when it is
  * nothing one can connect to (port 0). */
@@ -158,6 +206,7 @@ enum {
   OPT_RATE_PER_IP,
   OPT_RAW_OUTPUT,
   OPT_SCAN_CONCURRENCY,
+  OPT_SOURCE,
 };
 
 /* The door's options (cli/access.c): access rules by network, in the

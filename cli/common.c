@@ -234,10 +234,127 @@ int cli_parse_seconds(const char *cmd, const char *opt, const char *s,
   return 0;
 }
 
-int cli_parse_addr(const char *cmd, const char *s, sk_addr *out) {
-  if (sk_addr_parse(out, s) == 0)
+void cli_net_init(cli_net *n) {
+  memset(n, 0, sizeof(*n));
+}
+
+int cli_net_option(cli_net *n, const char *cmd, int opt, const char *arg) {
+  unsigned want;
+
+  switch (opt) {
+  case '4':
+  case '6':
+    want = opt == '4' ? SK_ADDR_IPV4 : SK_ADDR_IPV6;
+    if (n->family != 0 && n->family != want)
+      return cli_usage_error(cmd, "-4 and -6 exclude each other");
+    n->family = want;
+    return 1;
+  case OPT_SOURCE:
+    n->source_text = arg;
+    return 1;
+  default:
     return 0;
-  return cli_usage_error(cmd, "bad address '%s': %s", s, sk_addr_problem(s));
+  }
+}
+
+static const char *family_flag(unsigned family) {
+  return family == SK_ADDR_IPV4 ? "-4" : "-6";
+}
+
+/* "an IPv6 address" for a text that parses without the family flag but
+ * not with it, else NULL. */
+static const char *other_family(const char *s, unsigned flags,
+                                unsigned family) {
+  sk_addr a;
+
+  if (family == 0 || sk_addr_parse_ex(&a, s, flags, NULL) != 0)
+    return NULL;
+  return family == SK_ADDR_IPV4 ? "an IPv6 address" : "an IPv4 address";
+}
+
+int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
+                   sk_addr *out) {
+  const char *why = NULL, *other;
+
+  if (sk_addr_parse_ex(out, s, n->family, &why) == 0)
+    return 0;
+  if ((other = other_family(s, 0, n->family)) != NULL)
+    return cli_usage_error(cmd, "%s: '%s' is %s", family_flag(n->family), s,
+                           other);
+  return cli_usage_error(cmd, "bad address '%s': %s", s, why);
+}
+
+static bool is_ip(const sk_addr *a) {
+  return a->transport != SK_UNIX;
+}
+
+/* Parses and resolves --source. */
+static int parse_source(cli_net *n, const char *cmd) {
+  const char *why = NULL, *other;
+  int err;
+
+  if (sk_addr_parse_ex(&n->source, n->source_text, n->family | SK_ADDR_LOCAL,
+                       &why) != 0) {
+    other = other_family(n->source_text, SK_ADDR_LOCAL, n->family);
+    if (other != NULL)
+      return cli_usage_error(cmd, "%s: --source '%s' is %s",
+                             family_flag(n->family), n->source_text, other);
+    return cli_usage_error(cmd, "bad --source '%s': %s", n->source_text, why);
+  }
+  err = sk_addr_resolve(&n->source, &n->source_sa);
+  if (err) {
+    cli_error("%s: --source %s: %s", cmd, n->source_text, sk_strerror(err));
+    return 1;
+  }
+  return 0;
+}
+
+int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
+                  sk_addr *addrs, unsigned naddrs) {
+  unsigned i, flags;
+  int err;
+
+  for (i = 0; i < naddrs && !is_ip(&addrs[i]); i++)
+    ;
+  if (n->family != 0 && i == naddrs)
+    return cli_usage_error(cmd,
+                           "%s applies to host names and IP addresses: "
+                           "'%s' has none",
+                           family_flag(n->family), texts[0]);
+  if (n->source_text == NULL)
+    return 0;
+  if (!is_ip(&addrs[0]))
+    return cli_usage_error(cmd,
+                           "--source applies to TCP, TLS and UDP: a Unix "
+                           "socket ('%s') has no source address",
+                           texts[0]);
+  err = parse_source(n, cmd);
+  if (err)
+    return err;
+  /* A name the source's family cannot reach would only fail later, with
+   * less to say: resolve the address in that family only. */
+  flags = n->source_sa.ss_family == AF_INET ? SK_ADDR_IPV4 : SK_ADDR_IPV6;
+  if (sk_addr_parse_ex(&addrs[0], texts[0], flags, NULL) != 0)
+    return cli_usage_error(cmd, "--source %s is %s, but '%s' is %s",
+                           n->source_text,
+                           flags == SK_ADDR_IPV4 ? "IPv4" : "IPv6", texts[0],
+                           flags == SK_ADDR_IPV4 ? "IPv6" : "IPv4");
+  return 0;
+}
+
+const struct sockaddr *cli_net_source(const cli_net *n) {
+  return n->source_text != NULL ? (const struct sockaddr *)&n->source_sa : NULL;
+}
+
+const char *cli_net_source_hint(int err) {
+  return err == UV_EADDRNOTAVAIL ? " (not an address of this host, or no "
+                                   "free port on it)"
+                                 : "";
+}
+
+bool cli_net_source_failed(const cli_net *n, int err) {
+  return n->source_text != NULL &&
+         (err == UV_EADDRINUSE || err == UV_EADDRNOTAVAIL || err == UV_EACCES);
 }
 
 int cli_check_remote(const char *cmd, const sk_addr *a) {

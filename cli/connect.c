@@ -16,13 +16,14 @@ static const char help[] =
     "       sockit connect -z [OPTIONS] HOST:PORTS...\n"
     "\n"
     "Connect to ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, udp://HOST:PORT,\n"
-    "unix:PATH, tls+unix:PATH, HOST:PORT, :PORT or PORT).  Without --send, "
-    "stdin goes to the socket\n"
-    "and the socket to stdout; at the end of stdin a TCP or Unix client\n"
-    "half-closes and prints replies until the server closes.  With line\n"
-    "or len framing each stdin line is one message and each message\n"
-    "received is printed as one line.  Over UDP each line is a datagram;\n"
-    "after stdin ends, sockit exits once no reply came for 1 s.\n"
+    "unix:PATH, unix:@NAME (abstract), tls+unix:PATH, HOST:PORT, :PORT or\n"
+    "PORT; PORT may be a service name, as in localhost:http).  Without\n"
+    "--send, stdin goes to the socket and the socket to stdout; at the end\n"
+    "of stdin a TCP or Unix client half-closes and prints replies until\n"
+    "the server closes.  With line or len framing each stdin line is one\n"
+    "message and each message received is printed as one line.  Over UDP\n"
+    "each line is a datagram; after stdin ends, sockit exits once no reply\n"
+    "came for 1 s.\n"
     "\n"
     "With -z, connect to each port of PORTS (22, 20-25, 20-25,80,443) and\n"
     "close at once, sending nothing; a tls:// port counts as open once the\n"
@@ -60,7 +61,8 @@ static const char help[] =
     "      --raw-output       print messages as they are, also to a\n"
     "                         terminal (there, by default, line and len\n"
     "                         messages show control characters and\n"
-    "                         invalid UTF-8 as \\xNN)\n" CLI_TLS_CLIENT_HELP
+    "                         invalid UTF-8 as \\xNN)\n" CLI_FAMILY_HELP
+        CLI_SOURCE_HELP CLI_TLS_CLIENT_HELP
     "  -v, --verbose          say when connected (TLS: the session and\n"
     "                         the server's certificate), and end with a\n"
     "                         summary: bytes each way, duration and rates;\n"
@@ -80,6 +82,7 @@ typedef struct connect_job {
   bool escape;   /* show replies escaped (cli_escape_output) */
   cli_tls tls;
   sk_tls *tls_ctx;
+  cli_net net;
   sk_transport transport;
   /* stdio mode */
   const sk_service *svc;
@@ -157,7 +160,10 @@ static void end_run(connect_job *j, int status, int err) {
     const char *why = j->why[0] != '\0' && err != UV_ECONNREFUSED
                           ? j->why
                           : error_text(j, err);
-    if (!j->opened)
+    if (!j->opened && cli_net_source_failed(&j->net, err))
+      cli_error("connect %s: --source %s: %s%s", j->where, j->net.source_text,
+                why, cli_net_source_hint(err));
+    else if (!j->opened)
       cli_error("connect %s: %s", j->where, why);
     else
       cli_error("%s: %s", j->where, why);
@@ -432,6 +438,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
       {"scan", no_argument, NULL, 'z'},
       {"scan-concurrency", required_argument, NULL, OPT_SCAN_CONCURRENCY},
+      {"source", required_argument, NULL, OPT_SOURCE},
+      CLI_FAMILY_LONGS,
       CLI_TLS_CLIENT_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
@@ -443,18 +451,20 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
 
   cli_common_init(&j->c, "connect");
   cli_tls_init(&j->tls);
+  cli_net_init(&j->net);
   j->timeout_ms = 10000;
   j->scan_concurrency = SCAN_CONCURRENCY;
   j->sends = calloc((size_t)argc, sizeof(*j->sends));
   if (j->sends == NULL)
     return 1;
-  if (cli_wants_help(argc, argv, ":f:w:Cx:vqhz", longs)) {
+  if (cli_wants_help(argc, argv, ":f:w:Cx:vqhz46", longs)) {
     fputs(help, stdout);
     return -1;
   }
-  while ((opt = cli_getopt(argc, argv, ":f:w:Cx:vqhz", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":f:w:Cx:vqhz46", longs)) != -1) {
     if ((r = cli_common_option(&j->c, opt, optarg)) != 0 ||
-        (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0) {
+        (r = cli_tls_option(&j->tls, "connect", opt, optarg)) != 0 ||
+        (r = cli_net_option(&j->net, "connect", opt, optarg)) != 0) {
       if (r == 2)
         return EXIT_USAGE;
       continue;
@@ -516,9 +526,11 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
   if (cli_parse_addr("connect", joined[0] != '\0' ? joined : argv[optind],
-                     addr) ||
+                     &j->net, addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
+  if ((r = cli_net_apply(&j->net, "connect", &argv[optind], addr, 1)) != 0)
+    return r;
   if (j->expect_set && j->nsend == 0)
     return cli_usage_error("connect", "--expect needs --send");
   if (!j->expect_set)
@@ -558,6 +570,7 @@ static int start(connect_job *j, const sk_addr *addr) {
     co.connect_timeout_ms = j->idle_ms;
   co.idle_timeout_ms = j->idle_ms;
   co.tls = j->tls_ctx;
+  co.local_addr = cli_net_source(&j->net);
   if (j->nsend == 0) {
     memset(&svo, 0, sizeof(svo));
     svo.framing = j->c.framing;
@@ -632,11 +645,8 @@ int cli_connect(int argc, char **argv) {
   uv_signal_start(&j->sigint, on_signal, SIGINT);
   uv_signal_start(&j->sigterm, on_signal, SIGTERM);
   err = start(j, &addr);
-  if (err) {
-    cli_error("connect %s: %s", j->where, sk_strerror(err));
-    j->reported = true;
+  if (err)
     end_run(j, 1, err);
-  }
   uv_run(&j->loop, UV_RUN_DEFAULT);
   uv_loop_close(&j->loop);
   if (j->tls_ctx != NULL)

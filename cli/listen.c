@@ -14,11 +14,11 @@ static const char help[] =
     "\n"
     "Serve on each ADDRESS (tcp://HOST:PORT, tls://HOST:PORT, "
     "udp://HOST:PORT,\n"
-    "unix:PATH, tls+unix:PATH, HOST:PORT, :PORT or PORT; a missing host "
-    "means\n"
-    "127.0.0.1, port 0 picks one).  Every address feeds one service: one\n"
-    "chat room for plain, TLS and Unix members alike.  When ready, prints\n"
-    "'listening on ADDRESS' to stderr for each.\n"
+    "unix:PATH, unix:@NAME (abstract, no file), tls+unix:PATH, HOST:PORT,\n"
+    ":PORT or PORT; a missing host means 127.0.0.1, port 0 picks one, and\n"
+    "PORT may be a service name from /etc/services).  Every address feeds\n"
+    "one service: one chat room for plain, TLS and Unix members alike.\n"
+    "When ready, prints 'listening on ADDRESS' to stderr for each.\n"
     "\n"
     "  -s, --service NAME     what to do with clients (default stdio):\n"
     "%s"
@@ -51,7 +51,7 @@ static const char help[] =
     "      --raw-output       stdio: print messages as they are, also to a\n"
     "                         terminal (there, by default, line and len\n"
     "                         messages show control characters and\n"
-    "                         invalid UTF-8 as \\xNN)\n"
+    "                         invalid UTF-8 as \\xNN)\n" CLI_FAMILY_HELP
     "  -C, --crlf             stdio: send stdin's line ends as CRLF (raw:\n"
     "                         each LF not after a CR; line: every line)\n"
     "  -x, --hexdump FILE     stdio: log both directions of every client to\n"
@@ -222,6 +222,7 @@ typedef struct listen_opts {
   cli_common c;
   cli_tls tls;
   cli_access access;
+  cli_net net;
   const char *service;
   sk_server_opts so;
   bool keep_open;
@@ -248,6 +249,7 @@ static int parse(listen_opts *o, int argc, char **argv) {
       {"raw-output", no_argument, NULL, OPT_RAW_OUTPUT},
       {"crlf", no_argument, NULL, 'C'},
       {"hexdump", required_argument, NULL, 'x'},
+      CLI_FAMILY_LONGS,
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
@@ -260,14 +262,16 @@ static int parse(listen_opts *o, int argc, char **argv) {
   cli_common_init(&o->c, "listen");
   cli_tls_init(&o->tls);
   cli_access_init(&o->access);
+  cli_net_init(&o->net);
   sk_server_opts_init(&o->so);
   o->service = "stdio";
-  if (cli_wants_help(argc, argv, ":s:f:kCx:vqh", longs)) {
+  if (cli_wants_help(argc, argv, ":s:f:kCx:vqh46", longs)) {
     print_help();
     return -1;
   }
-  while ((opt = cli_getopt(argc, argv, ":s:f:kCx:vqh", longs)) != -1) {
+  while ((opt = cli_getopt(argc, argv, ":s:f:kCx:vqh46", longs)) != -1) {
     if ((r = cli_common_option(&o->c, opt, optarg)) != 0 ||
+        (r = cli_net_option(&o->net, "listen", opt, optarg)) != 0 ||
         (r = cli_tls_option(&o->tls, "listen", opt, optarg)) != 0 ||
         (r = cli_access_option(&o->access, "listen", opt, optarg)) != 0) {
       if (r == 2)
@@ -324,9 +328,9 @@ static int parse(listen_opts *o, int argc, char **argv) {
   if (o->addrs == NULL)
     return 1;
   for (int i = optind; i < argc; i++)
-    if (cli_parse_addr("listen", argv[i], &o->addrs[o->naddrs++]))
+    if (cli_parse_addr("listen", argv[i], &o->net, &o->addrs[o->naddrs++]))
       return EXIT_USAGE;
-  return 0;
+  return cli_net_apply(&o->net, "listen", &argv[optind], o->addrs, o->naddrs);
 }
 
 /* Checks that the options fit one address. */
@@ -443,7 +447,7 @@ static int make_tls(listen_opts *o) {
 
 /* Starts one server per address.  Returns 0, or 1 after a message. */
 static int start_servers(listen_job *j, listen_opts *o) {
-  char where[SK_ADDR_STRLEN];
+  char where[SK_ADDR_STRLEN], why[SK_PATH_MAX + 64];
   int err;
 
   j->servers = calloc(o->naddrs, sizeof(*j->servers));
@@ -455,7 +459,8 @@ static int start_servers(listen_job *j, listen_opts *o) {
     err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
                           j->state, &j->servers[i].s);
     if (err) {
-      cli_error("listen %s: %s", where, sk_strerror(err));
+      sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
+      cli_error("listen %s: %s", where, why);
       return 1;
     }
     j->nservers++;

@@ -56,7 +56,9 @@ struct lg {
   uint64_t delivered;        /* chat: lines received by any reader */
   unsigned nclosed;
   uint64_t shown_ns, shown_requests;
-  struct sockaddr_in local;
+  struct sockaddr_storage local; /* where connections come from */
+  bool spread;                   /* over 127.0.0.x, from local's */
+  uint32_t first_source;         /* local's IPv4 address, host order */
 };
 
 static void chat_fill(struct lg_conn *c);
@@ -105,6 +107,22 @@ static void start_draining(lg *g) {
 static void set_error(lg *g, const char *fmt, const char *a, const char *b) {
   if (g->r->first_error[0] == '\0')
     snprintf(g->r->first_error, sizeof(g->r->first_error), fmt, a, b);
+}
+
+/* A connection that did not open: why, naming --source when the source
+ * address is at fault. */
+static void connect_error(lg *g, int err) {
+  char where[SK_ADDR_STRLEN];
+
+  if (g->r->first_error[0] != '\0')
+    return;
+  sk_addr_format(&g->o->addr, where, sizeof(where));
+  if (g->o->net != NULL && cli_net_source_failed(g->o->net, err))
+    snprintf(g->r->first_error, sizeof(g->r->first_error),
+             "connect %s: --source %s: %s%s", where, g->o->net->source_text,
+             sk_strerror(err), cli_net_source_hint(err));
+  else
+    set_error(g, "connect %s: %s", where, sk_strerror(err));
 }
 
 /* -------------------------------------------------------------- requests */
@@ -399,14 +417,12 @@ static void connect_opened(lg_conn *c) {
  * slot went on with the next attempt. */
 static bool connect_next(lg_conn *c, int reason) {
   lg *g = c->g;
-  char where[SK_ADDR_STRLEN];
 
   if (!c->opened) { /* a failed attempt is answered by its error */
     g->answered++;
     if (reason != 0 && reason != SK_ECLOSED) {
       g->r->errors++;
-      sk_addr_format(&g->o->addr, where, sizeof(where));
-      set_error(g, "connect %s: %s", where, sk_strerror(reason));
+      connect_error(g, reason);
     }
     if (g->o->requests != 0 && g->answered >= g->o->requests)
       start_draining(g);
@@ -419,8 +435,7 @@ static bool connect_next(lg_conn *c, int reason) {
      * and the next attempt tries again, up to the run's end. */
     g->answered++;
     g->r->errors++;
-    sk_addr_format(&g->o->addr, where, sizeof(where));
-    set_error(g, "connect %s: %s", where, sk_strerror(err));
+    connect_error(g, err);
     if (g->o->requests != 0 && g->answered >= g->o->requests)
       start_draining(g);
     if (g->o->requests == 0)
@@ -500,8 +515,10 @@ static void on_close(sk_peer *p, int reason, void *ctx) {
       (g->phase < DRAINING || !c->opened)) {
     g->r->errors++;
     sk_addr_format(&g->o->addr, where, sizeof(where));
-    set_error(g, c->opened ? "%s: %s" : "connect %s: %s", where,
-              sk_strerror(reason));
+    if (c->opened)
+      set_error(g, "%s: %s", where, sk_strerror(reason));
+    else
+      connect_error(g, reason);
   }
   if (++g->nclosed == g->o->conns) {
     if (g->phase < DRAINING)
@@ -572,19 +589,49 @@ static void fill_template(lg *g) {
     g->tmpl[i] = alphabet[i % (sizeof(alphabet) - 1)];
 }
 
-/* Above PORTS_PER_SOURCE connections to a 127.x address, each block of
- * them comes from its own 127.0.0.x, since one source address has only
- * some 28,000 ephemeral ports. */
-static const struct sockaddr *source_for(lg *g, unsigned i) {
-  struct sockaddr_storage ss;
+static bool is_loopback4(const struct sockaddr *sa) {
+  return sa->sa_family == AF_INET &&
+         (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) ==
+             127;
+}
 
-  if (g->o->conns <= PORTS_PER_SOURCE || g->o->addr.transport != SK_TCP ||
-      sk_addr_resolve(&g->o->addr, &ss) != 0 || ss.ss_family != AF_INET ||
-      (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) != 127)
-    return NULL;
+/* Where the connections come from: --source, or anywhere.  Above
+ * PORTS_PER_SOURCE connections to a 127.x address, from no source or a
+ * 127.x one, each block of them comes from its own 127.0.0.x, counting
+ * up from the source (127.0.0.1 when none was given), since one source
+ * address has only some 28,000 ephemeral ports. */
+static void plan_sources(lg *g) {
+  const struct sockaddr *src =
+      g->o->net != NULL ? cli_net_source(g->o->net) : NULL;
+  struct sockaddr_storage ss;
+  struct sockaddr_in *local = (struct sockaddr_in *)&g->local;
+
   memset(&g->local, 0, sizeof(g->local));
-  g->local.sin_family = AF_INET;
-  g->local.sin_addr.s_addr = htonl(0x7f000001u + i / PORTS_PER_SOURCE);
+  if (src != NULL)
+    memcpy(&g->local, src,
+           src->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                      : sizeof(struct sockaddr_in));
+  g->spread = g->o->conns > PORTS_PER_SOURCE &&
+              g->o->addr.transport == SK_TCP &&
+              sk_addr_resolve(&g->o->addr, &ss) == 0 &&
+              is_loopback4((struct sockaddr *)&ss) &&
+              (src == NULL || is_loopback4(src));
+  if (g->spread && src == NULL) {
+    local->sin_family = AF_INET;
+    local->sin_addr.s_addr = htonl(0x7f000001u);
+  }
+  if (g->spread)
+    g->first_source = ntohl(local->sin_addr.s_addr);
+}
+
+/* The source of slot i's connection, or NULL for any. */
+static const struct sockaddr *source_for(lg *g, unsigned i) {
+  struct sockaddr_in *local = (struct sockaddr_in *)&g->local;
+
+  if (g->spread)
+    local->sin_addr.s_addr = htonl(g->first_source + i / PORTS_PER_SOURCE);
+  else if (g->local.ss_family == AF_UNSPEC)
+    return NULL;
   return (struct sockaddr *)&g->local;
 }
 
@@ -616,6 +663,7 @@ static int start_conns(lg *g) {
   co->max_queue = g->o->mode == LG_STREAM ? (size_t)4 << 20 : (size_t)1 << 20;
   co->tls = g->o->tls;
   co->servername = NULL; /* the address's host */
+  plan_sources(g);
   for (unsigned i = 0; i < g->o->conns; i++) {
     lg_conn *c = &g->conns[i];
     c->g = g;
@@ -694,10 +742,8 @@ int lg_run(const lg_opts *o, lg_result *r) {
     uv_idle_start(&g->refill, refill_cb);
   err = start_conns(g);
   if (err) {
-    char where[SK_ADDR_STRLEN];
-    sk_addr_format(&o->addr, where, sizeof(where));
     r->errors++;
-    set_error(g, "connect %s: %s", where, sk_strerror(err));
+    connect_error(g, err);
     start_draining(g);
     for (unsigned i = 0; i < o->conns; i++)
       close_conn(&g->conns[i]);

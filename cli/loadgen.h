@@ -2,6 +2,7 @@
 #ifndef SOCKIT_LOADGEN_H
 #define SOCKIT_LOADGEN_H
 
+#include "cli.h"
 #include "hist.h"
 #include "sockit.h"
 
@@ -31,6 +32,9 @@ typedef struct lg_opts {
   unsigned stall; /* chat: this many of the clients never read nor send */
   bool progress;  /* a live line on stderr */
   sk_tls *tls;    /* the client context for a TLS address; the caller's */
+  /* -4/-6 and --source (its resolved address), or NULL; the caller's.
+   * Every connection comes from the source (see plan_sources). */
+  const cli_net *net;
 } lg_opts;
 
 typedef struct lg_result {

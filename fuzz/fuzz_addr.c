@@ -5,11 +5,19 @@
  * ASan.  When it parses, the result must be an address the rest of the
  * library can use (a known transport; a host of printable characters
  * without '/', brackets or spaces; a non-empty Unix path that fits
- * sun_path), its fields must be the ones written in the text (the scheme,
- * the path, the host, the decimal port), its canonical form must fit
- * SK_ADDR_STRLEN and parse back to the same address, and sk_addr_format
- * must truncate like snprintf.
+ * sun_path, "@NAME" with a name for an abstract socket), its fields must
+ * be the ones written in the text (the scheme, the path, the host, the
+ * port in decimal or as a service name the services database gives that
+ * number for the transport), its canonical form must fit SK_ADDR_STRLEN
+ * and parse back to the same address, and sk_addr_format must truncate
+ * like snprintf.  The same text is also parsed with sk_addr_parse_ex
+ * under IPv4 only and IPv6 only (the same address, with the family, or
+ * refused for a literal of the other family) and as a source address
+ * (SK_ADDR_LOCAL: a usable host, and a canonical form that parses back).
  */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -59,10 +67,30 @@ static void check_parsed(const sk_addr *a, const char *text) {
   case SK_UNIX:
     if (field_len(a->path, sizeof a->path, "path") == 0)
       FAIL("\"%s\" parsed to an empty Unix path", text);
+    if (strcmp(a->path, "@") == 0)
+      FAIL("\"%s\" parsed to an empty abstract name", text);
     break;
   default:
     FAIL("\"%s\" parsed to transport %d", text, (int)a->transport);
   }
+}
+
+/* The port text d is a service name (1-32 letters, digits, '-', '_', at
+ * least one letter) that the services database gives as port for proto. */
+static bool is_service(const char *d, const char *proto, unsigned port) {
+  size_t n = strlen(d);
+  bool letter = false;
+  struct servent *se;
+
+  if (n == 0 || n > 32)
+    return false;
+  for (size_t i = 0; i < n; i++) {
+    if (!isalnum((unsigned char)d[i]) && d[i] != '-' && d[i] != '_')
+      return false;
+    letter = letter || isalpha((unsigned char)d[i]);
+  }
+  se = getservbyname(d, proto);
+  return letter && se != NULL && ntohs((uint16_t)se->s_port) == port;
 }
 
 /* The parsed fields are the ones written in the text: the scheme gives
@@ -97,12 +125,17 @@ static void check_matches_text(const sk_addr *a, const char *text) {
     FAIL("\"%s\" parsed to transport %d", text, (int)a->transport);
   colon = strrchr(rest, ':');
   before = colon != NULL ? (size_t)(colon - rest) : 0;
-  for (const char *d = colon != NULL ? colon + 1 : rest; *d != '\0'; d++) {
-    if (*d < '0' || *d > '9')
-      FAIL("\"%s\" parsed, though it does not end with a port", text);
-    port = port * 10 + (unsigned long)(*d - '0');
-    if (port > 65535)
-      FAIL("\"%s\" parsed, though its port is over 65535", text);
+  if (colon != NULL &&
+      is_service(colon + 1, want == SK_UDP ? "udp" : "tcp", a->port)) {
+    port = a->port;
+  } else {
+    for (const char *d = colon != NULL ? colon + 1 : rest; *d != '\0'; d++) {
+      if (*d < '0' || *d > '9')
+        FAIL("\"%s\" parsed, though it does not end with a port", text);
+      port = port * 10 + (unsigned long)(*d - '0');
+      if (port > 65535)
+        FAIL("\"%s\" parsed, though its port is over 65535", text);
+    }
   }
   if (port != a->port)
     FAIL("\"%s\" parsed to port %u", text, (unsigned)a->port);
@@ -145,6 +178,65 @@ static void check_truncated(const sk_addr *a, const char *full, size_t n,
   free(buf);
 }
 
+/* Under IPv4 only or IPv6 only (flag), text gives the address it gives
+ * without (a, or nothing when ok is false) with the family set, or is
+ * refused because its host is a literal of the other family.  A missing
+ * host is 127.0.0.1, or ::1 under IPv6 only. */
+static void check_family(const char *text, bool ok, const sk_addr *a,
+                         unsigned flag) {
+  bool v6 = flag == SK_ADDR_IPV6;
+  int family = v6 ? AF_INET6 : AF_INET;
+  const char *why = NULL;
+  struct in_addr v4;
+  sk_addr f;
+  int rc = sk_addr_parse_ex(&f, text, flag, &why);
+
+  if (!ok) {
+    if (rc == 0)
+      FAIL("\"%s\" parsed with flag %u only", text, flag);
+    return;
+  }
+  if (a->transport == SK_UNIX) {
+    if (rc != 0 || !same_addr(a, &f) || f.family != 0)
+      FAIL("\"%s\": a Unix address changed with flag %u", text, flag);
+    return;
+  }
+  bool other = v6 ? inet_aton(a->host, &v4) != 0 : strchr(a->host, ':') != NULL;
+  if (rc != 0) {
+    /* Refused: the host was a literal of the other family, or the
+     * default 127.0.0.1, which becomes ::1. */
+    if (!other || why == NULL)
+      FAIL("\"%s\" refused with flag %u: %s", text, flag, why);
+    return;
+  }
+  if (other && !(v6 && strcmp(f.host, "::1") == 0))
+    FAIL("\"%s\" parsed with flag %u to host \"%s\"", text, flag, f.host);
+  if (f.family != family || f.port != a->port || f.transport != a->transport ||
+      f.tls != a->tls)
+    FAIL("\"%s\" parsed with flag %u to another address", text, flag);
+}
+
+/* As a source address, text gives a usable TCP host (the port 0 when
+ * missing), whose canonical form parses back to the same host and port. */
+static void check_local(const char *text) {
+  char canon[SK_ADDR_STRLEN];
+  sk_addr l, back;
+
+  if (sk_addr_parse_ex(&l, text, SK_ADDR_LOCAL, NULL) != 0)
+    return;
+  if (l.transport != SK_TCP || l.tls || l.family != 0)
+    FAIL("\"%s\" as a source: transport %d, tls %d, family %d", text,
+         (int)l.transport, l.tls, l.family);
+  check_host(&l, text);
+  if (strstr(text, "://") != NULL || strncmp(text, "unix:", 5) == 0)
+    FAIL("\"%s\" parsed as a source with a scheme", text);
+  sk_addr_format(&l, canon, sizeof canon);
+  if (sk_addr_parse(&back, canon) != 0 || !same_addr(&l, &back))
+    FAIL("\"%s\" as a source formats as \"%s\", which parses to another "
+         "address",
+         text, canon);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = malloc(size + 1), canon[SK_ADDR_STRLEN], again[SK_ADDR_STRLEN];
   sk_addr a, b;
@@ -154,8 +246,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   memcpy(text, data, size);
   text[size] = '\0';
-  if (sk_addr_parse(&a, text) != 0)
+  check_local(text);
+  if (sk_addr_parse(&a, text) != 0) {
+    check_family(text, false, &a, SK_ADDR_IPV4);
+    check_family(text, false, &a, SK_ADDR_IPV6);
     goto done;
+  }
+  check_family(text, true, &a, SK_ADDR_IPV4);
+  check_family(text, true, &a, SK_ADDR_IPV6);
   check_parsed(&a, text);
   check_matches_text(&a, text);
 

@@ -119,6 +119,18 @@ ADDR = {
     "path-108": b"unix:/" + b"p" * 107,
     "space": b"local host:80",
     "nul-inside": b"tcp://a\x00b:80",
+    "service": b"localhost:http",
+    "service-udp": b"udp://127.0.0.1:domain",
+    "service-tls-v6": b"tls://[::1]:https",
+    "service-unknown": b"h:htp",
+    "service-underscore": b"h:kerberos_master",
+    "abstract": b"unix:@name",
+    "abstract-empty": b"unix:@",
+    "abstract-106": b"unix:@" + b"n" * 106,
+    "abstract-107": b"unix:@" + b"n" * 107,
+    "source": b"127.0.0.2",
+    "source-v6-bare": b"fe80::1",
+    "source-v6-port": b"[::1]:5000",
 }
 
 CHAT = {

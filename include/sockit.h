@@ -97,32 +97,80 @@ typedef struct sk_addr {
   int tls;                /* TCP or Unix: TLS over the stream (tls://) */
   char host[SK_HOST_MAX]; /* TCP/UDP: name or literal, without brackets */
   uint16_t port;          /* TCP/UDP: 0 means "pick a free port" */
-  char path[SK_PATH_MAX]; /* Unix: file system path */
+  /* Unix: a file system path, or "@NAME" for the abstract socket NAME
+   * (Linux: no file, gone with its last descriptor; a file whose name
+   * starts with '@' is reached as "./@x"). */
+  char path[SK_PATH_MAX];
+  /* TCP/UDP: the families the host may resolve to: AF_UNSPEC (0, what
+   * sk_addr_parse gives) for both, AF_INET or AF_INET6 for that one
+   * only.  Unix addresses ignore it. */
+  int family;
 } sk_addr;
 
 /* The accepted forms, for usage messages. */
 extern const char sk_addr_forms[];
 
 /* Parses text into *out.  Accepted: tcp://HOST:PORT, tls://HOST:PORT,
- * udp://HOST:PORT, unix:PATH, unix:///abs/path, tls+unix:PATH, and the TCP
- * shorthands HOST:PORT, :PORT and PORT.  IPv6 literals go in brackets
- * ([::1]:PORT).  A missing host becomes 127.0.0.1.  Returns 0, or SK_EBADADDR
- * with *out unspecified. */
+ * udp://HOST:PORT, unix:PATH, unix:///abs/path, unix:@NAME (an abstract
+ * socket, Linux), tls+unix:PATH, and the TCP shorthands HOST:PORT, :PORT
+ * and PORT.  IPv6 literals go in brackets ([::1]:PORT).  A missing host
+ * becomes 127.0.0.1.
+ *
+ * PORT is a decimal number or a service name looked up here, at parse
+ * time, in the services database (/etc/services, through
+ * getservbyname_r) for the transport ("tcp" for tcp:// and tls://, "udp"
+ * for udp://): localhost:http is port 80.  Only the number is kept, so
+ * sk_addr_format writes 80 back; a name the database does not know is a
+ * bad address.  A service name is letters, digits, '-' and '_', with at
+ * least one letter.
+ *
+ * Returns 0, or SK_EBADADDR with *out unspecified. */
 int sk_addr_parse(sk_addr *out, const char *text);
 
-/* Why text is not an address, as a short static phrase for messages ("port
- * out of range (0-65535)", "empty Unix socket path", ...), or NULL when
- * sk_addr_parse accepts it. */
+/* Why text is not an address, as a short phrase for messages ("port out
+ * of range (0-65535)", "empty Unix socket path", ...), or NULL when
+ * sk_addr_parse accepts it.  The phrase is static, except the one naming
+ * an unknown service ("unknown tcp service 'htp' (see /etc/services)"),
+ * which is valid until the calling thread's next call. */
 const char *sk_addr_problem(const char *text);
 
-/* Writes the canonical form of addr ("tcp://127.0.0.1:8000", "unix:/x")
- * into buf (always NUL-terminated when size > 0).  Returns the length the
- * full string has, like snprintf. */
+/* Flags for sk_addr_parse_ex. */
+#define SK_ADDR_IPV4 0x1  /* IPv4 only: out->family is AF_INET */
+#define SK_ADDR_IPV6 0x2  /* IPv6 only: AF_INET6; a missing host is ::1 */
+#define SK_ADDR_LOCAL 0x4 /* a local address to bind a client to, below */
+
+/* sk_addr_parse and sk_addr_problem in one, with flags (0 is
+ * sk_addr_parse).  SK_ADDR_IPV4 or SK_ADDR_IPV6 (not both) restricts a
+ * TCP or UDP address to one family: out->family says so for resolution,
+ * and a literal of the other family is a bad address.  SK_ADDR_LOCAL
+ * reads a source address instead, HOST, HOST:PORT, [V6], [V6]:PORT, a
+ * bare IPv6 literal, or :PORT (any address: 0.0.0.0, or :: with
+ * SK_ADDR_IPV6); a missing port is 0, services are looked up as for TCP,
+ * and there is no scheme (the transport is SK_TCP).  Returns 0, or
+ * SK_EBADADDR with *why (when why is not NULL) set as sk_addr_problem
+ * says. */
+int sk_addr_parse_ex(sk_addr *out, const char *text, unsigned flags,
+                     const char **why);
+
+/* Writes the canonical form of addr ("tcp://127.0.0.1:8000", "unix:/x",
+ * "unix:@name") into buf (always NUL-terminated when size > 0).  The
+ * port is written as a number, also when it was given by name.  Returns
+ * the length the full string has, like snprintf. */
 int sk_addr_format(const sk_addr *addr, char *buf, size_t size);
 
-/* Resolves a TCP or UDP address to a socket address, synchronously (it
- * blocks the calling thread for the look-up).  Returns 0 or a UV_EAI_*
- * error. */
+/* Writes what err (from listening on or connecting to addr) means, into
+ * buf, in more precise words than sk_strerror when addr tells more: for a
+ * Unix socket file, UV_ENOENT and UV_ENOTDIR become "directory D does not
+ * exist" or "D is not a directory" when the file's directory is missing,
+ * else "no such socket file"; UV_ECONNREFUSED on a socket file becomes
+ * "connection refused (a stale socket file: nothing listens on it)".  It
+ * looks at the file system when called.  Anything else is sk_strerror(err).
+ * Returns the length, like snprintf. */
+int sk_addr_strerror(const sk_addr *addr, int err, char *buf, size_t size);
+
+/* Resolves a TCP or UDP address to a socket address of addr->family (any
+ * when AF_UNSPEC), synchronously (it blocks the calling thread for the
+ * look-up).  Returns 0 or a UV_EAI_* error. */
 int sk_addr_resolve(const sk_addr *addr, struct sockaddr_storage *out);
 
 /* Resolves a TCP or UDP address to every socket address its host has, in
@@ -667,8 +715,13 @@ typedef struct sk_client_opts {
   sk_framing framing;
   size_t max_queue;            /* write queue cap, bytes (1 MiB) */
   uint64_t connect_timeout_ms; /* 0 = none (10 s by default) */
-  /* TCP: bind to this local address first (its port usually 0), to pick
-   * the source address; NULL for any.  Copied at connect time. */
+  /* TCP, TLS and UDP: bind to this local address (AF_INET or AF_INET6,
+   * its port usually 0) before connecting, to pick the source address;
+   * NULL for any.  Only the resolved addresses of its family are tried
+   * (UV_EAFNOSUPPORT when there is none).  A source in use or not of
+   * this host fails the connect with UV_EADDRINUSE or UV_EADDRNOTAVAIL
+   * (UDP: from sk_client_connect).  Unix addresses refuse it (UV_EINVAL).
+   * Copied at connect time. */
   const struct sockaddr *local_addr;
   /* The client context for tls:// addresses (sk_tls_new with server 0);
    * the peer takes its own reference.  Required when addr->tls.  The

@@ -8,9 +8,11 @@
 set -eu
 # The tests talk to real peers: socat, OpenBSD nc, openssl s_client and
 # s_server, Python's ssl module with certificates from trustme; ss (iproute2)
-# reads listen backlogs.
+# reads listen backlogs.  netbase provides /etc/services, where ports given
+# by name (localhost:http) are looked up; slim images leave it out.
 pkgs="build-essential pkg-config libuv1-dev libcmocka-dev libssl-dev openssl
-      python3 python3-pytest python3-trustme socat netcat-openbsd iproute2"
+      python3 python3-pytest python3-trustme socat netcat-openbsd iproute2
+      netbase"
 for extra in "$@"; do
   case $extra in
   fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;

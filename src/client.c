@@ -7,12 +7,24 @@
  * fresh socket, so each is a new stream; the one that connects is handed
  * to the peer (sk__conn_attach), which then opens it (the TLS handshake).
  * The conn's one open timer bounds connect and handshake together.
+ *
+ * A Unix socket is connected here rather than by uv_pipe_connect, which
+ * (before libuv 1.46) cannot reach an abstract name: a local connect
+ * never waits, so it is done at once and its success reported from the
+ * loop.
+ *
+ * With a source address (local_addr) every try binds to it first, and
+ * only the resolved addresses of the source's family are tried.
  */
 #include "peer/conn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 struct sk__dial {
   sk__conn *conn;
@@ -26,7 +38,9 @@ struct sk__dial {
   unsigned ntargets, target;
   sk_tls *tls;
   char *servername;
-  char path[SK_PATH_MAX]; /* Unix */
+  sk_addr addr;          /* as given: the Unix path, the error's words */
+  sk__defer connected;   /* Unix: reports the connect from the loop */
+  bool connected_inited; /* then its handle must close before d goes */
 };
 
 void sk_client_opts_init(sk_client_opts *o) {
@@ -59,12 +73,22 @@ static int targets_of(const sk_addr *addr, const sk_client_opts *opts,
   return (int)opts->ntargets;
 }
 
+static void dial_release(uv_handle_t *h) {
+  free(h->data);
+}
+
 static void dial_free(sk__dial *d) {
   free(d->targets);
   free(d->servername);
   if (d->tls != NULL)
     sk_tls_unref(d->tls);
-  free(d);
+  d->targets = NULL;
+  d->servername = NULL;
+  d->tls = NULL;
+  if (d->connected_inited)
+    sk__defer_close(&d->connected, dial_release);
+  else
+    free(d);
 }
 
 static void attempt_closed(sk__stream *s);
@@ -73,6 +97,37 @@ static const sk__stream_events attempt_events = {
     .on_read = NULL,
     .on_closed = attempt_closed,
 };
+
+/* Connects s to d's Unix path or abstract name at once, on a
+ * non-blocking socket: a full backlog is an error (EAGAIN) then, as with
+ * uv_pipe_connect, rather than a wait that would stall the loop. */
+static int unix_connect(sk__dial *d, sk__stream *s) {
+  struct sockaddr_un sun;
+  socklen_t len = sk__addr_unix(d->addr.path, &sun);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int rc, err;
+
+  if (fd < 0)
+    return -errno;
+  do
+    rc = connect(fd, (struct sockaddr *)&sun, len);
+  while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    err = -errno;
+    close(fd);
+    return err;
+  }
+  err = uv_pipe_open((uv_pipe_t *)sk__stream_uv(s), fd);
+  if (err)
+    close(fd);
+  return err;
+}
+
+static void dial_done(sk__dial *d, int status);
+
+static void unix_connected(sk__defer *df) {
+  dial_done(df->idle.data, 0);
+}
 
 /* Starts the next try.  Returns 0 or the error of the last address. */
 static int try_next(sk__dial *d) {
@@ -86,8 +141,13 @@ static int try_next(sk__dial *d) {
     s->ev = &attempt_events;
     s->owner = d;
     d->attempt = s;
-    uv_pipe_connect(&d->req, (uv_pipe_t *)sk__stream_uv(s), d->path,
-                    connect_cb);
+    err = unix_connect(d, s);
+    if (err) {
+      d->conn->base.close_reason = err;
+      sk__stream_close(s); /* attempt_closed reports it */
+    } else {
+      sk__defer_arm(&d->connected);
+    }
     return 0;
   }
   s = sk__stream_tcp_new(d->loop);
@@ -96,7 +156,7 @@ static int try_next(sk__dial *d) {
   s->ev = &attempt_events;
   s->owner = d;
   d->attempt = s;
-  if (d->has_local && d->local.ss_family == d->targets[d->target].ss_family)
+  if (d->has_local)
     err = uv_tcp_bind((uv_tcp_t *)sk__stream_uv(s),
                       (struct sockaddr *)&d->local, 0);
   if (err == 0)
@@ -129,6 +189,11 @@ static void attempt_closed(sk__stream *s) {
       return;
   } else {
     err = c->base.close_reason != 0 ? c->base.close_reason : UV_ECONNREFUSED;
+  }
+  if (d->addr.transport == SK_UNIX) {
+    char why[SK_PATH_MAX + 64];
+    sk_addr_strerror(&d->addr, err, why, sizeof(why));
+    sk__peer_set_error(&c->base, why);
   }
   c->dial = NULL;
   dial_free(d);
@@ -167,7 +232,11 @@ static bool self_connected(sk__stream *s) {
 }
 
 static void connect_cb(uv_connect_t *req, int status) {
-  sk__dial *d = SK__CONTAINER_OF(req, sk__dial, req);
+  dial_done(SK__CONTAINER_OF(req, sk__dial, req), status);
+}
+
+/* The attempt connected (status 0) or failed. */
+static void dial_done(sk__dial *d, int status) {
   sk__conn *c = d->conn;
   sk__stream *s = d->attempt;
 
@@ -197,31 +266,67 @@ void sk__dial_abort(sk__dial *d) {
   dial_free(d);
 }
 
+/* Keeps those of the n targets that are of family; returns how many. */
+static int keep_family(struct sockaddr_storage *t, int n, int family) {
+  int kept = 0;
+
+  for (int i = 0; i < n; i++)
+    if (t[i].ss_family == family)
+      t[kept++] = t[i];
+  return kept;
+}
+
+/* The source address to bind to, copied; UV_EINVAL when it is not IP. */
+static int copy_local(const struct sockaddr *sa, struct sockaddr_storage *out) {
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+    return UV_EINVAL;
+  memset(out, 0, sizeof(*out));
+  memcpy(out, sa,
+         sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                   : sizeof(struct sockaddr_in));
+  return 0;
+}
+
+/* Resolves addr into d's targets, those of the source's family only when
+ * there is a source. */
+static int dial_targets(sk__dial *d, const sk_addr *addr,
+                        const sk_client_opts *opts) {
+  int n = targets_of(addr, opts, &d->targets);
+
+  if (n < 0)
+    return n;
+  if (d->has_local)
+    n = keep_family(d->targets, n, d->local.ss_family);
+  d->ntargets = (unsigned)n;
+  return n > 0 ? 0 : UV_EAFNOSUPPORT;
+}
+
 static int dial_new(uv_loop_t *loop, const sk_addr *addr,
                     const sk_client_opts *opts, sk__dial **out) {
   sk__dial *d = calloc(1, sizeof(*d));
   const char *name = opts->servername != NULL ? opts->servername : addr->host;
-  int n;
+  int err;
 
   if (d == NULL)
     return UV_ENOMEM;
   d->loop = loop;
-  if (addr->transport == SK_UNIX) {
-    memcpy(d->path, addr->path, sizeof(d->path));
-  } else {
-    n = targets_of(addr, opts, &d->targets);
-    if (n < 0) {
-      free(d);
-      return n;
-    }
-    d->ntargets = (unsigned)n;
-  }
+  d->addr = *addr;
   if (opts->local_addr != NULL) {
+    err = addr->transport == SK_UNIX ? UV_EINVAL
+                                     : copy_local(opts->local_addr, &d->local);
+    if (err) {
+      free(d);
+      return err;
+    }
     d->has_local = true;
-    memcpy(&d->local, opts->local_addr,
-           opts->local_addr->sa_family == AF_INET6
-               ? sizeof(struct sockaddr_in6)
-               : sizeof(struct sockaddr_in));
+  }
+  if (addr->transport == SK_UNIX) {
+    sk__defer_init(loop, &d->connected, unix_connected);
+    d->connected.idle.data = d;
+    d->connected_inited = true;
+  } else if ((err = dial_targets(d, addr, opts)) != 0) {
+    dial_free(d);
+    return err;
   }
   if (addr->tls) {
     d->tls = sk__tls_ref(opts->tls);
@@ -249,8 +354,11 @@ int sk_client_connect(uv_loop_t *loop, const sk_addr *addr,
     n = targets_of(addr, opts, &targets);
     if (n < 0)
       return n;
-    err = sk__udp_client(loop, (struct sockaddr *)&targets[0], opts, handler,
-                         ctx, out);
+    if (opts->local_addr != NULL)
+      n = keep_family(targets, n, opts->local_addr->sa_family);
+    err = n > 0 ? sk__udp_client(loop, (struct sockaddr *)&targets[0], opts,
+                                 handler, ctx, out)
+                : UV_EAFNOSUPPORT;
     free(targets);
     return err;
   }

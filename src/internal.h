@@ -377,6 +377,13 @@ uint64_t sk__now(uv_loop_t *loop);
  * a write to a peer that reset would otherwise kill the process. */
 void sk__ignore_sigpipe(void);
 
+/* Fills *sun for a Unix socket path, or for "@NAME", an abstract socket
+ * (sun_path[0] is NUL, and the length counts the name's bytes only).
+ * path fits (sk_addr_parse checked it).  Returns the length to give to
+ * bind(2) or connect(2). */
+struct sockaddr_un;
+socklen_t sk__addr_unix(const char *path, struct sockaddr_un *sun);
+
 /* Sets a's host and port to the numeric address a socket is bound to. */
 void sk__addr_set_bound(sk_addr *a, const struct sockaddr *sa);
 

@@ -461,10 +461,7 @@ static int clear_stale_socket(const char *path) {
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
-  memset(&sun, 0, sizeof(sun));
-  sun.sun_family = AF_UNIX;
-  memcpy(sun.sun_path, path, strlen(path) + 1);
-  rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+  rc = connect(fd, (struct sockaddr *)&sun, sk__addr_unix(path, &sun));
   close(fd);
   if (rc == 0)
     return UV_EADDRINUSE;
@@ -473,8 +470,30 @@ static int clear_stale_socket(const char *path) {
   return unlink(path) == 0 ? 0 : -errno;
 }
 
+/* Binds a Unix socket itself and hands it to libuv: uv_pipe_bind (before
+ * libuv 1.46) knows no abstract names, and reports a missing directory
+ * as "permission denied" (ENOENT turned into EACCES, as on Windows). */
+static int bind_unix(const char *path, int *out) {
+  struct sockaddr_un sun;
+  socklen_t len = sk__addr_unix(path, &sun);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+  if (fd < 0)
+    return -errno;
+  if (bind(fd, (struct sockaddr *)&sun, len) != 0) {
+    err = -errno;
+    close(fd);
+    return err;
+  }
+  *out = fd;
+  return 0;
+}
+
+/* An abstract socket has no file: nothing stale to clear, nothing to
+ * remove at the end. */
 static int listen_unix(sk_server *s) {
-  int err = clear_stale_socket(s->addr.path);
+  bool abstract = s->addr.path[0] == '@';
+  int err = abstract ? 0 : clear_stale_socket(s->addr.path), fd = -1;
 
   if (err)
     return err;
@@ -482,10 +501,15 @@ static int listen_unix(sk_server *s) {
   if (err)
     return err;
   s->handles_open++;
-  err = uv_pipe_bind(&s->h.pipe, s->addr.path);
+  err = bind_unix(s->addr.path, &fd);
   if (err)
     return err;
-  s->unlink_path = true;
+  s->unlink_path = !abstract;
+  err = uv_pipe_open(&s->h.pipe, fd);
+  if (err) {
+    close(fd);
+    return err;
+  }
   return uv_listen(&s->h.stream, s->opts.backlog, on_connection);
 }
 

@@ -477,7 +477,10 @@ int sk__udp_client(uv_loop_t *loop, const struct sockaddr *sa,
    * inside sk_client_connect. */
   sk__defer_init(loop, up->opening, client_open);
   up->opening->idle.data = up;
-  err = uv_udp_connect(up->udp, sa);
+  err =
+      opts->local_addr != NULL ? uv_udp_bind(up->udp, opts->local_addr, 0) : 0;
+  if (err == 0)
+    err = uv_udp_connect(up->udp, sa);
   if (err == 0)
     err = uv_udp_recv_start(up->udp, sk__read_alloc, client_recv);
   if (err == 0)

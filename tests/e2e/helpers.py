@@ -211,6 +211,9 @@ class Addr:
     @property
     def sockaddr(self):
         if self.transport == "unix":
+            # unix:@NAME is the abstract socket NAME: a NUL, then the name.
+            if self.path.startswith("@"):
+                return "\0" + self.path[1:]
             return self.path
         return (self.host, self.port)
 

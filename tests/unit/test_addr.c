@@ -12,8 +12,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "sockit.h"
 
@@ -48,6 +52,17 @@ static const good_addr good_addrs[] = {
     {"tcp://127.0.0.1:65535", SK_TCP, "127.0.0.1", 65535, NULL},
     {"65535", SK_TCP, "127.0.0.1", 65535, NULL},
     {"udp://localhost:1", SK_UDP, "localhost", 1, NULL},
+    /* Ports by service name, from the services database. */
+    {"localhost:http", SK_TCP, "localhost", 80, NULL},
+    {"udp://127.0.0.1:domain", SK_UDP, "127.0.0.1", 53, NULL},
+    {"tls://example.com:https", SK_TCP, "example.com", 443, NULL},
+    {"[::1]:ssh", SK_TCP, "::1", 22, NULL},
+    {"tcp://:http-alt", SK_TCP, "127.0.0.1", 8080, NULL},
+    /* Abstract Unix sockets: a name, no file. */
+    {"unix:@name", SK_UNIX, NULL, 0, "@name"},
+    {"unix://@x", SK_UNIX, NULL, 0, "@x"},
+    {"tls+unix:@t", SK_UNIX, NULL, 0, "@t"},
+    {"unix:./@file", SK_UNIX, NULL, 0, "./@file"},
 };
 
 static void expect_parsed(const good_addr *g, const sk_addr *a) {
@@ -107,7 +122,7 @@ static void test_problem(void **state) {
       {"", "empty address"},
       {"host", "no port (HOST:PORT, :PORT or PORT)"},
       {"tcp://host:", "no port (HOST:PORT, :PORT or PORT)"},
-      {"host:abc", "the port is not a number"},
+      {"host:abc", "unknown tcp service 'abc' (see /etc/services)"},
       {"host:-1", "the port is not a number"},
       {"host:65536", "port out of range (0-65535)"},
       {"123456", "port out of range (0-65535)"},
@@ -131,10 +146,23 @@ static void test_problem(void **state) {
        "or tls+unix:PATH)"},
       {"tls+unix:", "empty Unix socket path"},
       {"unix://", "empty Unix socket path"},
+      {"host:htp", "unknown tcp service 'htp' (see /etc/services)"},
+      {"tls://host:no-such_svc",
+       "unknown tcp service 'no-such_svc' (see /etc/services)"},
+      {"udp://host:nosuchservice",
+       "unknown udp service 'nosuchservice' (see /etc/services)"},
+      {"host:80x", "unknown tcp service '80x' (see /etc/services)"},
+      {"host:http.x", "the port is not a number"},
+      {"host:" /* 33 characters: longer than any service name */
+       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+       "the port is not a number"},
+      {"unix:@", "empty abstract socket name (unix:@NAME)"},
+      {"tls+unix:@", "empty abstract socket name (unix:@NAME)"},
   };
   static const char *const good[] = {
       "80",          "host:1",        "[::1]:0",       "unix:x",
-      "host:000080", "0000000000443", "tls://[::1]:1", "tls+unix:/x"};
+      "host:000080", "0000000000443", "tls://[::1]:1", "tls+unix:/x",
+      "host:http",   "unix:@x"};
   for (size_t i = 0; i < NELEMS(cases); i++) {
     const char *why = sk_addr_problem(cases[i].text);
     if (why == NULL || strcmp(why, cases[i].why) != 0)
@@ -171,6 +199,103 @@ static void test_parse_unix_path_limit(void **state) {
   path[108] = 'p';
   snprintf(text, sizeof text, "unix:%s", path);
   assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+}
+
+/* An abstract name fits sun_path after its NUL (107 bytes), but path
+ * holds '@', the name and a NUL: at most 106 bytes of name. */
+static void test_parse_abstract_limit(void **state) {
+  (void)state;
+  char text[200];
+  sk_addr a;
+
+  memset(text, 'n', sizeof text);
+  memcpy(text, "unix:@", 6);
+  text[6 + 106] = '\0';
+  assert_int_equal(sk_addr_parse(&a, text), 0);
+  assert_int_equal(strlen(a.path), 107);
+  text[6 + 106] = 'n';
+  text[6 + 107] = '\0';
+  assert_int_equal(sk_addr_parse(&a, text), SK_EBADADDR);
+  assert_string_equal(sk_addr_problem(text),
+                      "abstract socket name too long (at most 106 bytes)");
+}
+
+/* The phrase naming an unknown service is the calling thread's: each call
+ * writes its own. */
+static void test_problem_service_names_it(void **state) {
+  (void)state;
+  const char *one = sk_addr_problem("h:aaa");
+  assert_string_equal(one, "unknown tcp service 'aaa' (see /etc/services)");
+  assert_string_equal(sk_addr_problem("udp://h:bbb"),
+                      "unknown udp service 'bbb' (see /etc/services)");
+}
+
+/* -4, -6 and source addresses, through sk_addr_parse_ex. */
+static void test_parse_ex(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    unsigned flags;
+    const char *host; /* NULL: refused, with why */
+    unsigned port;
+    int family;
+    const char *why;
+  } cases[] = {
+      {"localhost:80", SK_ADDR_IPV4, "localhost", 80, AF_INET, NULL},
+      {"localhost:80", SK_ADDR_IPV6, "localhost", 80, AF_INET6, NULL},
+      {"localhost:80", 0, "localhost", 80, AF_UNSPEC, NULL},
+      {":80", SK_ADDR_IPV6, "::1", 80, AF_INET6, NULL},
+      {"80", SK_ADDR_IPV6, "::1", 80, AF_INET6, NULL},
+      {"udp://:53", SK_ADDR_IPV4, "127.0.0.1", 53, AF_INET, NULL},
+      {"[::1]:80", SK_ADDR_IPV6, "::1", 80, AF_INET6, NULL},
+      {"[::1]:80", SK_ADDR_IPV4, NULL, 0, 0,
+       "an IPv6 address where only IPv4 is allowed"},
+      {"127.0.0.1:80", SK_ADDR_IPV6, NULL, 0, 0,
+       "an IPv4 address where only IPv6 is allowed"},
+      {"127.1:80", SK_ADDR_IPV6, NULL, 0, 0,
+       "an IPv4 address where only IPv6 is allowed"},
+      {"h:1", SK_ADDR_IPV4 | SK_ADDR_IPV6, NULL, 0, 0,
+       "IPv4 only and IPv6 only at once"},
+      /* Source addresses: a missing port is 0, a missing host any. */
+      {"127.0.0.2", SK_ADDR_LOCAL, "127.0.0.2", 0, AF_UNSPEC, NULL},
+      {"127.0.0.2:5000", SK_ADDR_LOCAL, "127.0.0.2", 5000, AF_UNSPEC, NULL},
+      {"localhost:http", SK_ADDR_LOCAL, "localhost", 80, AF_UNSPEC, NULL},
+      {":5000", SK_ADDR_LOCAL, "0.0.0.0", 5000, AF_UNSPEC, NULL},
+      {":5000", SK_ADDR_LOCAL | SK_ADDR_IPV6, "::", 5000, AF_INET6, NULL},
+      {"[::1]", SK_ADDR_LOCAL, "::1", 0, AF_UNSPEC, NULL},
+      {"[::1]:7", SK_ADDR_LOCAL, "::1", 7, AF_UNSPEC, NULL},
+      {"fe80::1", SK_ADDR_LOCAL, "fe80::1", 0, AF_UNSPEC, NULL},
+      {"::1", SK_ADDR_LOCAL | SK_ADDR_IPV4, NULL, 0, 0,
+       "an IPv6 address where only IPv4 is allowed"},
+      {"5000", SK_ADDR_LOCAL, NULL, 0, 0,
+       "a source address needs a host (HOST, HOST:PORT or :PORT)"},
+      {"tcp://127.0.0.1:1", SK_ADDR_LOCAL, NULL, 0, 0,
+       "a source address is HOST or HOST:PORT, with no scheme"},
+      {"unix:/x", SK_ADDR_LOCAL, NULL, 0, 0,
+       "a source address is HOST or HOST:PORT, with no scheme"},
+      {"[::1]x", SK_ADDR_LOCAL, NULL, 0, 0,
+       "no ':' after the IPv6 address ([V6] or [V6]:PORT)"},
+      {"h:99999", SK_ADDR_LOCAL, NULL, 0, 0, "port out of range (0-65535)"},
+      {"", SK_ADDR_LOCAL, NULL, 0, 0, "empty address"},
+  };
+  for (size_t i = 0; i < NELEMS(cases); i++) {
+    const char *why = NULL;
+    sk_addr a;
+    int rc = sk_addr_parse_ex(&a, cases[i].text, cases[i].flags, &why);
+    if (cases[i].host == NULL) {
+      if (rc != SK_EBADADDR || why == NULL || strcmp(why, cases[i].why) != 0)
+        fail_msg("\"%s\" (flags %u): %d \"%s\", expected \"%s\"", cases[i].text,
+                 cases[i].flags, rc, why ? why : "(null)", cases[i].why);
+      continue;
+    }
+    if (rc != 0)
+      fail_msg("\"%s\" (flags %u) refused: %s", cases[i].text, cases[i].flags,
+               why);
+    if (strcmp(a.host, cases[i].host) != 0 || a.port != cases[i].port ||
+        a.family != cases[i].family)
+      fail_msg("\"%s\" (flags %u): %s port %u family %d", cases[i].text,
+               cases[i].flags, a.host, a.port, a.family);
+  }
 }
 
 /* host holds 256 bytes with its NUL: 255 characters fit, 256 do not. */
@@ -258,6 +383,12 @@ static void test_format_round_trip(void **state) {
   expect_format(":8000", "tcp://127.0.0.1:8000");
   expect_format("localhost:65535", "tcp://localhost:65535");
   expect_format("0.0.0.0:0", "tcp://0.0.0.0:0");
+  /* A service name is kept as its number. */
+  expect_format("localhost:http", "tcp://localhost:80");
+  expect_format("udp://[::1]:domain", "udp://[::1]:53");
+  expect_format("unix:@name", "unix:@name");
+  expect_format("unix://@name", "unix:@name");
+  expect_format("tls+unix:@n", "tls+unix:@n");
 }
 
 static void test_format_from_struct(void **state) {
@@ -349,6 +480,77 @@ static void test_resolve_localhost(void **state) {
   } else {
     fail_msg("localhost resolved to family %d", ss.ss_family);
   }
+}
+
+/* A family restriction reaches the resolver. */
+static void test_resolve_family(void **state) {
+  (void)state;
+  sk_addr a;
+  struct sockaddr_storage ss;
+
+  assert_int_equal(sk_addr_parse_ex(&a, "localhost:80", SK_ADDR_IPV4, NULL), 0);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(sk_addr_parse_ex(&a, "[::1]:80", SK_ADDR_IPV6, NULL), 0);
+  assert_int_equal(sk_addr_resolve(&a, &ss), 0);
+  assert_int_equal(ss.ss_family, AF_INET6);
+  /* Set by hand, a literal of the other family does not resolve. */
+  assert_int_equal(sk_addr_parse(&a, "127.0.0.1:80"), 0);
+  a.family = AF_INET6;
+  assert_true(sk_addr_resolve(&a, &ss) < 0);
+  a.family = 12345;
+  assert_int_equal(sk_addr_resolve(&a, &ss), UV_EINVAL);
+}
+
+/* ---------------------------------------------------- sk_addr_strerror */
+
+static void expect_strerror(const char *text, int err, const char *want) {
+  char buf[256];
+  sk_addr a;
+
+  if (sk_addr_parse(&a, text) != 0)
+    fail_msg("\"%s\" does not parse", text);
+  sk_addr_strerror(&a, err, buf, sizeof buf);
+  if (strcmp(buf, want) != 0)
+    fail_msg("\"%s\", %d: \"%s\", expected \"%s\"", text, err, buf, want);
+}
+
+/* A Unix socket's missing directory, missing file and stale file are
+ * told apart; everything else is sk_strerror's. */
+static void test_addr_strerror(void **state) {
+  (void)state;
+  char dir[] = "/tmp/skaddrXXXXXX", path[64], text[80], want[128];
+  struct sockaddr_un sun;
+  int fd;
+
+  assert_non_null(mkdtemp(dir));
+  snprintf(text, sizeof text, "unix:%s/no/such/dir/x.sock", dir);
+  snprintf(want, sizeof want, "directory %s/no/such/dir does not exist", dir);
+  expect_strerror(text, UV_ENOENT, want);
+  expect_strerror(text, UV_EACCES, "permission denied");
+  snprintf(text, sizeof text, "unix:%s/x.sock", dir);
+  expect_strerror(text, UV_ENOENT, "no such socket file");
+  /* A socket file nobody listens on. */
+  snprintf(path, sizeof path, "%s/x.sock", dir);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  memset(&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  strcpy(sun.sun_path, path);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+  close(fd);
+  expect_strerror(text, UV_ECONNREFUSED,
+                  "connection refused (a stale socket file: nothing listens "
+                  "on it)");
+  /* A directory that is a file. */
+  snprintf(text, sizeof text, "unix:%s/x.sock/y.sock", dir);
+  snprintf(want, sizeof want, "%s/x.sock is not a directory", dir);
+  expect_strerror(text, UV_ENOTDIR, want);
+  unlink(path);
+  rmdir(dir);
+  expect_strerror("unix:@abstract", UV_ECONNREFUSED, "connection refused");
+  expect_strerror("127.0.0.1:1", UV_ECONNREFUSED, "connection refused");
+  expect_strerror("unix:rel.sock", UV_ENOENT, "no such socket file");
 }
 
 /* ------------------------------------------------- sk_sockaddr_format */
@@ -455,12 +657,17 @@ int main(void) {
       cmocka_unit_test(test_problem),
       cmocka_unit_test(test_parse_unix_path_limit),
       cmocka_unit_test(test_parse_host_limit),
+      cmocka_unit_test(test_parse_abstract_limit),
+      cmocka_unit_test(test_problem_service_names_it),
+      cmocka_unit_test(test_parse_ex),
       cmocka_unit_test(test_addr_forms),
       cmocka_unit_test(test_format_round_trip),
       cmocka_unit_test(test_format_from_struct),
       cmocka_unit_test(test_format_truncates),
       cmocka_unit_test(test_resolve_ipv4),
       cmocka_unit_test(test_resolve_localhost),
+      cmocka_unit_test(test_resolve_family),
+      cmocka_unit_test(test_addr_strerror),
       cmocka_unit_test(test_sockaddr_format),
       cmocka_unit_test(test_resolve_then_format),
       cmocka_unit_test(test_strerror),
