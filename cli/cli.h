@@ -17,6 +17,7 @@ typedef struct cli_common {
   size_t max_frame;
   const char *max_frame_text; /* as given, or NULL for the default */
   size_t max_queue;
+  const char *max_queue_text; /* as given, or NULL for the default */
   int verbosity; /* -1 quiet, 0 normal, 1 -v, 2 -vv */
 } cli_common;
 
@@ -89,6 +90,8 @@ enum {
   OPT_INSECURE,
   OPT_ALPN,
   OPT_HANDSHAKE_TIMEOUT,
+  OPT_MAX_QUEUE_HARD,
+  OPT_SLOW_TIMEOUT,
 };
 
 /* TLS options (cli/tls.c).  CLI_TLS_SERVER_LONGS and CLI_TLS_CLIENT_LONGS
