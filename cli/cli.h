@@ -18,7 +18,7 @@ typedef struct cli_common {
   const char *max_frame_text; /* as given, or NULL for the default */
   size_t max_queue;
   const char *max_queue_text; /* as given, or NULL for the default */
-  int verbosity; /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+  int verbosity;              /* -1 quiet, 0 normal, 1 -v, 2 -vv */
 } cli_common;
 
 /* Prints "sockit: CMD: message" and the help hint, and returns 2. */

@@ -130,7 +130,7 @@ typedef struct listen_opts {
   sk_server_opts so;
   bool keep_open;
   bool backlog_set;
-  const char *hard_text;   /* --max-queue-hard as given, or NULL */
+  const char *hard_text; /* --max-queue-hard as given, or NULL */
   bool slow_timeout_set;
   sk_addr *addrs;
   unsigned naddrs;
@@ -266,11 +266,9 @@ static int check_fed(listen_opts *o, const sk_service *svc) {
                            "whose queue is full instead of dropping it",
                            opt, svc->name);
   if (o->hard_text != NULL && o->so.max_queue_hard < o->c.max_queue)
-    return cli_usage_error("listen",
-                           "--max-queue-hard %s is below --max-queue %s",
-                           o->hard_text,
-                           o->c.max_queue_text != NULL ? o->c.max_queue_text
-                                                       : "1M (the default)");
+    return cli_usage_error(
+        "listen", "--max-queue-hard %s is below --max-queue %s", o->hard_text,
+        o->c.max_queue_text != NULL ? o->c.max_queue_text : "1M (the default)");
   return 0;
 }
 

@@ -277,13 +277,13 @@ void sk__conn_dial_closed(sk__conn *c);
 /* The frame timeout's per-peer state lives in the conn; server.c reads
  * and writes it through these. */
 typedef struct sk__frame_clock {
-  sk__clock clock; /* in the server's list of frames begun; its start is
-                      when the frame began, adjusted for pauses */
-  sk_peer *peer;   /* whose clock it is */
-  uint64_t frame_used;    /* ms used, while held */
-  bool frame_held;        /* a frame begun, but the peer is not read */
-  bool got_frame;         /* a frame completed during the current read */
-  bool reading;           /* the peer is being read */
+  sk__clock clock;     /* in the server's list of frames begun; its start is
+                          when the frame began, adjusted for pauses */
+  sk_peer *peer;       /* whose clock it is */
+  uint64_t frame_used; /* ms used, while held */
+  bool frame_held;     /* a frame begun, but the peer is not read */
+  bool got_frame;      /* a frame completed during the current read */
+  bool reading;        /* the peer is being read */
 } sk__frame_clock;
 
 /* UDP peers (udp.c). */
@@ -306,7 +306,7 @@ typedef struct sk__udp_table sk__udp_table;
 typedef struct sk__clocks {
   sk__list list; /* sk__clock, earliest start first */
   uv_timer_t timer;
-  uint64_t limit;   /* ms */
+  uint64_t limit; /* ms */
   sk_server *server;
   void (*expired)(sk__clock *c); /* c has already left the list */
 } sk__clocks;
@@ -326,10 +326,10 @@ struct sk_server {
   } h;
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
-  sk__list peers;        /* open peers, least recently active first */
-  sk__clocks frames;     /* sk__frame_clock of peers with a frame begun */
-  sk__clocks slow;       /* peers' slow clocks: fed peers above their soft
-                            cap, in the order they went over */
+  sk__list peers;    /* open peers, least recently active first */
+  sk__clocks frames; /* sk__frame_clock of peers with a frame begun */
+  sk__clocks slow;   /* peers' slow clocks: fed peers above their soft
+                        cap, in the order they went over */
   sk_server_stats stats;
   unsigned npeers;       /* peers in the list, closing ones included */
   unsigned nactive;      /* peers opened and not yet closed */

@@ -192,8 +192,7 @@ static void wq_drain(sk__wq *q) {
 static void wq_lower(sk__wq *q) {
   sk__conn *c = SK__CONTAINER_OF(q, sk__conn, wq);
 
-  if (q->queued <= c->base.max_queue &&
-      sk__list_linked(&c->base.slow.link)) {
+  if (q->queued <= c->base.max_queue && sk__list_linked(&c->base.slow.link)) {
     sk__pace_drained(&c->base);
     sk__server_slow(&c->base, false);
   }

@@ -22,15 +22,15 @@
 
 #include <stdlib.h>
 
-#define PACE_MS 200           /* the longest wait for one consumer */
-#define PACE_WINDOW_MS 2000   /* the budget's window */
-#define PACE_BUDGET_MS 200    /* 10 %: the most one consumer holds others */
-#define PACE_CONSUMERS 8       /* consumers one read can wait for */
+#define PACE_MS 200         /* the longest wait for one consumer */
+#define PACE_WINDOW_MS 2000 /* the budget's window */
+#define PACE_BUDGET_MS 200  /* 10 %: the most one consumer holds others */
+#define PACE_CONSUMERS 8    /* consumers one read can wait for */
 
 struct sk__pace {
   uv_timer_t timer; /* first: the handle is the start of the malloc */
   sk__conn *conn;
-  sk__list link;       /* in `paced`, while it waits */
+  sk__list link; /* in `paced`, while it waits */
 };
 
 /* What the read being handled left above a soft cap: consumers that went
