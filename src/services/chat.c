@@ -203,9 +203,10 @@ static void broadcast(chat *c, member *except, const char *text, size_t len) {
  * as echo does would be fair too, and it happens anyway: the library stops
  * reading a member whose queue is above its soft cap.  But a pause comes
  * only after the read that caused it, and one 256 KiB read of "/who" is
- * 50,000 requests whose replies are some 300 times their size: the hard
- * cap is what bounds that.  A member that sends /who in a loop and never
- * reads is dropped as too slow, like one that never reads the room. */
+ * 50,000 requests whose replies, in a full room, are hundreds of times
+ * their size: the hard cap is what bounds that.  A member that sends /who in a
+ * loop and never reads is dropped as too slow, like one that never reads the
+ * room. */
 static void reply(member *m, const char *text, size_t len) {
   sk_buf *b = sk_buf_frame(&m->room->framing, text, len);
 
