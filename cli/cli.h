@@ -18,7 +18,8 @@ typedef struct cli_common {
   size_t max_frame;
   const char *max_frame_text; /* as given, or NULL for the default */
   size_t max_queue;
-  int verbosity;   /* -1 quiet, 0 normal, 1 -v, 2 -vv */
+  const char *max_queue_text; /* as given, or NULL for the default */
+  int verbosity;              /* -1 quiet, 0 normal, 1 -v, 2 -vv */
   bool raw_output; /* --raw-output: peer data to a terminal unescaped */
 } cli_common;
 
@@ -207,6 +208,8 @@ enum {
   OPT_RAW_OUTPUT,
   OPT_SCAN_CONCURRENCY,
   OPT_SOURCE,
+  OPT_MAX_QUEUE_HARD,
+  OPT_SLOW_TIMEOUT,
 };
 
 /* The door's options (cli/access.c): access rules by network, in the

@@ -406,6 +406,7 @@ int cli_common_option(cli_common *c, int opt, const char *arg) {
                ? 1
                : 2;
   case OPT_MAX_QUEUE:
+    c->max_queue_text = arg;
     return cli_parse_size(c->cmd, "--max-queue", arg, 1024, (uint64_t)1 << 36,
                           &c->max_queue) == 0
                ? 1

@@ -157,9 +157,10 @@ static void end_run(connect_job *j, int status, int err) {
   j->status = status;
   uv_timer_stop(&j->timer);
   if (err != 0 && err != SK_ECLOSED && !j->reported) {
-    const char *why = j->why[0] != '\0' && err != UV_ECONNREFUSED
-                          ? j->why
-                          : error_text(j, err);
+    /* A UDP "connection refused" is an ICMP port unreachable, which
+     * error_text names; any other failure's words come from the peer. */
+    bool icmp = j->transport == SK_UDP && err == UV_ECONNREFUSED;
+    const char *why = j->why[0] != '\0' && !icmp ? j->why : error_text(j, err);
     if (!j->opened && cli_net_source_failed(&j->net, err))
       cli_error("connect %s: --source %s: %s%s", j->where, j->net.source_text,
                 why, cli_net_source_hint(err));

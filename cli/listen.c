@@ -25,7 +25,14 @@ static const char help[] =
     "  -f, --framing SPEC     raw, line, len, len:N, len:Nbe, len:Nle\n"
     "                         (N in 1, 2, 4, 8; default raw, chat: line)\n"
     "      --max-frame BYTES  largest message (K, M, G; default 1M)\n"
-    "      --max-queue BYTES  write queue cap per client (default 1M)\n"
+    "      --max-queue BYTES  write queue cap per client (default 1M); above\n"
+    "                         it echo and upper stop reading that client,\n"
+    "                         stdio stops reading stdin; chat: the soft cap\n"
+    "      --max-queue-hard BYTES  chat: drop a member whose queue would\n"
+    "                         pass this (default 16 x max-queue)\n"
+    "      --slow-timeout S   chat: drop a member whose queue stays above\n"
+    "                         the soft cap for S seconds (default 10,\n"
+    "                         0: never)\n"
     "      --max-conns N      refuse connections beyond N (0: no limit);\n"
     "                         UDP: senders remembered (default 4096),\n"
     "                         the least recently active forgotten first\n"
@@ -229,6 +236,8 @@ typedef struct listen_opts {
   bool crlf;
   const char *hexdump_path;
   bool backlog_set;
+  const char *hard_text; /* --max-queue-hard as given, or NULL */
+  bool slow_timeout_set;
   sk_addr *addrs;
   unsigned naddrs;
 } listen_opts;
@@ -239,6 +248,8 @@ static int parse(listen_opts *o, int argc, char **argv) {
       {"framing", required_argument, NULL, 'f'},
       {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
       {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+      {"max-queue-hard", required_argument, NULL, OPT_MAX_QUEUE_HARD},
+      {"slow-timeout", required_argument, NULL, OPT_SLOW_TIMEOUT},
       {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
       {"backlog", required_argument, NULL, OPT_BACKLOG},
       {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
@@ -304,6 +315,18 @@ static int parse(listen_opts *o, int argc, char **argv) {
         return EXIT_USAGE;
       o->so.backlog = (int)v;
       o->backlog_set = true;
+      break;
+    case OPT_MAX_QUEUE_HARD:
+      if (cli_parse_size("listen", "--max-queue-hard", optarg, 1024,
+                         (uint64_t)1 << 40, &o->so.max_queue_hard))
+        return EXIT_USAGE;
+      o->hard_text = optarg;
+      break;
+    case OPT_SLOW_TIMEOUT:
+      if (cli_parse_seconds("listen", "--slow-timeout", optarg,
+                            &o->so.slow_timeout_ms))
+        return EXIT_USAGE;
+      o->slow_timeout_set = true;
       break;
     case OPT_IDLE_TIMEOUT:
       if (cli_parse_seconds("listen", "--idle-timeout", optarg,
@@ -382,6 +405,26 @@ static int unknown_service(const char *name) {
   return cli_usage_error("listen", "unknown service '%s' (%s)", name, list);
 }
 
+/* The slow-consumer options apply to services whose clients are fed by
+ * other clients (chat); the others pause the client whose queue is full,
+ * which drops nobody. */
+static int check_fed(listen_opts *o, const sk_service *svc) {
+  const char *opt = o->hard_text != NULL  ? "--max-queue-hard"
+                    : o->slow_timeout_set ? "--slow-timeout"
+                                          : NULL;
+
+  if (opt != NULL && strcmp(svc->name, "chat") != 0)
+    return cli_usage_error("listen",
+                           "%s applies to -s chat: %s stops reading a client "
+                           "whose queue is full instead of dropping it",
+                           opt, svc->name);
+  if (o->hard_text != NULL && o->so.max_queue_hard < o->c.max_queue)
+    return cli_usage_error(
+        "listen", "--max-queue-hard %s is below --max-queue %s", o->hard_text,
+        o->c.max_queue_text != NULL ? o->c.max_queue_text : "1M (the default)");
+  return 0;
+}
+
 /* Checks that the options fit together. */
 static int check(listen_opts *o, const sk_service **svc) {
   *svc = sk_service_find(o->service);
@@ -418,6 +461,8 @@ static int check(listen_opts *o, const sk_service **svc) {
   if (o->so.frame_timeout_ms > 0 && o->c.framing.mode == SK_FRAME_RAW)
     return cli_usage_error("listen", "--frame-timeout needs -f line or len: "
                                      "raw data has no frames to time");
+  if (check_fed(o, *svc))
+    return EXIT_USAGE;
   o->so.framing = o->c.framing;
   o->so.max_queue = o->c.max_queue;
   o->so.nodelay = (*svc)->nodelay;

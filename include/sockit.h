@@ -486,7 +486,9 @@ int sk_peer_send_buf(sk_peer *p, sk_buf *b);
  * server's slow_timeout_ms without draining below it.  A reader that
  * keeps up is never dropped, whatever the size of one burst under the
  * hard cap.  Takes its own reference to b.  Returns 0, SK_ETOOSLOW (p is
- * now closing), or as sk_peer_send_buf. */
+ * now closing), or as sk_peer_send_buf.  A client's peer has the hard cap
+ * only (16 x its max_queue).  A UDP peer has no queue: the offer is a
+ * send, and a datagram its backed-up socket cannot take is lost (0). */
 int sk_peer_offer(sk_peer *p, sk_buf *b);
 
 /* Non-zero when len more bytes fit under the peer's queue cap (or its
@@ -654,7 +656,8 @@ typedef struct sk_server_opts {
   /* Peers fed by others (sk_peer_offer: chat members) are dropped with
    * SK_ETOOSLOW when their queue passes max_queue_hard, or stays above
    * max_queue for slow_timeout_ms without draining below it.
-   * max_queue_hard 0 means 16 x max_queue; slow_timeout_ms 0 means never
+   * max_queue_hard 0 means 16 x max_queue (one below max_queue makes
+   * sk_server_start fail with UV_EINVAL); slow_timeout_ms 0 means never
    * (10 s by default). */
   size_t max_queue_hard;
   uint64_t slow_timeout_ms;

@@ -106,6 +106,7 @@ typedef struct sk__wq {
   void (*on_error)(struct sk__wq *q, int err);
   void (*on_drain)(struct sk__wq *q); /* below cap/2 after being full */
   void (*on_empty)(struct sk__wq *q); /* everything written */
+  void (*on_lower)(struct sk__wq *q); /* queued went down (any amount) */
 } sk__wq;
 
 void sk__wq_init(sk__wq *q, sk__stream *stream, size_t cap);
@@ -175,10 +176,21 @@ typedef struct sk__peer_ops {
                   sk_sendfile_cb cb, void *arg);
   /* sk_peer_describe; NULL when there is nothing to say. */
   int (*describe)(const sk_peer *p, char *buf, size_t size);
+  /* sk_peer_offer: queues b, which another peer caused, under the
+   * slow-consumer rule (p is OPEN). */
+  int (*offer)(sk_peer *p, sk_buf *b);
 } sk__peer_ops;
 
 typedef struct sk__door sk__door;     /* door.c */
 typedef struct sk__source sk__source; /* door.c: one source of peers */
+
+/* A clock that runs out a fixed time after its start, in one of a
+ * server's lists of such clocks (server.c): a frame's, or a queue's above
+ * its soft cap. */
+typedef struct sk__clock {
+  sk__list link;  /* in its list, earliest start first; or unlinked */
+  uint64_t start; /* ms, loop time */
+} sk__clock;
 
 /* What every peer has.  The kinds extend it: sk__conn (conn.c) and the
  * UDP peer (udp.c) start with it. */
@@ -199,7 +211,13 @@ struct sk_peer {
   uint64_t last_active;
   sk__source *source; /* server: its entry in the door's sources, or NULL */
   sk_framing framing;
-  size_t max_queue;
+  size_t max_queue;      /* soft cap: reading pauses above it; fed peers'
+                            clock starts (see sk_peer_offer) */
+  size_t max_queue_hard; /* what sk_peer_offer never lets the queue pass */
+  sk__clock slow;        /* running while a fed peer's queue is above
+                            max_queue (server peers only) */
+  uint64_t pace_window;  /* pace.c: start of its budget's window (ms) */
+  uint64_t pace_spent;   /* pace.c: ms it held producers in that window */
   int close_reason;
   /* What went through it (sk_peer_stats): bytes read, bytes handed over
    * to send, and when on_open came (uv_hrtime). */
@@ -240,6 +258,12 @@ void sk__peer_touch(sk_peer *p);
 /* Logs "NAME: SUMMARY" (sk_peer_stats_format) at SK_LOG_INFO: what the
  * services print for a peer that closes. */
 void sk__log_peer_summary(const sk_peer *p);
+/* Closes p with SK_ETOOSLOW, saying which limit it broke: the hard cap
+ * (an offer would pass it), or the soft cap for the server's
+ * slow_timeout_ms; counted in its server's stats. */
+void sk__peer_drop_slow(sk_peer *p, bool hard);
+/* The default hard cap for a soft cap: 16 times it. */
+size_t sk__queue_hard_default(size_t max_queue);
 
 /* A stream peer: stream, decoder, write queue (conn.c). */
 typedef struct sk__conn sk__conn;
@@ -278,13 +302,13 @@ void sk__conn_dial_closed(sk__conn *c);
 /* The frame timeout's per-peer state lives in the conn; server.c reads
  * and writes it through these. */
 typedef struct sk__frame_clock {
-  sk__list link;          /* in the server's list of frames begun */
-  sk_peer *peer;          /* whose clock it is */
-  uint64_t frame_started; /* ms, adjusted for pauses */
-  uint64_t frame_used;    /* ms used, while held */
-  bool frame_held;        /* a frame begun, but the peer is not read */
-  bool got_frame;         /* a frame completed during the current read */
-  bool reading;           /* the peer is being read */
+  sk__clock clock;     /* in the server's list of frames begun; its start is
+                          when the frame began, adjusted for pauses */
+  sk_peer *peer;       /* whose clock it is */
+  uint64_t frame_used; /* ms used, while held */
+  bool frame_held;     /* a frame begun, but the peer is not read */
+  bool got_frame;      /* a frame completed during the current read */
+  bool reading;        /* the peer is being read */
 } sk__frame_clock;
 
 /* UDP peers (udp.c). */
@@ -302,6 +326,16 @@ sk_tls *sk__tls_ref(sk_tls *t);
 /* Server internals shared by server.c and udp.c. */
 typedef struct sk__udp_table sk__udp_table;
 
+/* A server's list of clocks that run out `limit` ms after their start,
+ * with one timer for all of them: it only ever looks at the head. */
+typedef struct sk__clocks {
+  sk__list list; /* sk__clock, earliest start first */
+  uv_timer_t timer;
+  uint64_t limit; /* ms */
+  sk_server *server;
+  void (*expired)(sk__clock *c); /* c has already left the list */
+} sk__clocks;
+
 struct sk_server {
   uv_loop_t *loop;
   sk_addr addr; /* as bound */
@@ -317,10 +351,10 @@ struct sk_server {
   } h;
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
-  uv_timer_t frame_timer;
-  sk__list peers;        /* open peers, least recently active first */
-  sk__list frames;       /* sk__frame_clock of peers with a frame begun, oldest
-                            first */
+  sk__list peers;    /* open peers, least recently active first */
+  sk__clocks frames; /* sk__frame_clock of peers with a frame begun */
+  sk__clocks slow;   /* peers' slow clocks: fed peers above their soft
+                        cap, in the order they went over */
   unsigned npeers;       /* peers in the list, closing ones included */
   unsigned nactive;      /* peers opened and not yet closed */
   sk__udp_table *udp;    /* UDP: the senders' table and its reaper (udp.c) */
@@ -363,6 +397,10 @@ void sk__server_arm_idle(sk_server *s);
 void sk__server_frame_read(sk_peer *p, sk__frame_clock *fc, bool pending);
 void sk__server_frame_pause(sk_peer *p, sk__frame_clock *fc, bool reading);
 void sk__server_frame_forget(sk_peer *p, sk__frame_clock *fc);
+/* The slow-consumer rule's clock: p's queue went above its soft cap
+ * (over: the clock starts, unless it runs already) or back to it or
+ * below (it stops).  Nothing for a client's peer or slow_timeout_ms 0. */
+void sk__server_slow(sk_peer *p, bool over);
 void sk__server_handle_closed(uv_handle_t *h);
 /* The peer's server-side close is done; called from sk__peer_finish. */
 void sk__server_peer_closed(sk_peer *p);

@@ -45,6 +45,7 @@ unsigned sk_server_peer_count(const sk_server *s) {
 
 void sk__server_link(sk_server *s, sk_peer *p) {
   p->server = s;
+  p->max_queue_hard = s->opts.max_queue_hard;
   p->last_active = sk__now(s->loop);
   sk__list_push_back(&s->peers, &p->link);
   s->npeers++;
@@ -107,72 +108,105 @@ void sk__server_arm_idle(sk_server *s) {
   uv_timer_start(&s->idle_timer, idle_cb, delay, 0);
 }
 
+/* ---------------------------------------------------- lists of clocks */
+
+/* A list of clocks in the order they run out (all run for the same
+ * limit, so that is the order of their starts), and one timer for the
+ * head.  The timer is armed when a clock goes in at the head or finds it
+ * idle, and re-armed by its own callback; a head leaving early makes it
+ * fire once for nothing, never late.  The frame timeout and the
+ * slow-consumer rule both use one. */
+
+static void clocks_init(sk_server *s, sk__clocks *cl, uint64_t limit,
+                        void (*expired)(sk__clock *c)) {
+  sk__list_init(&cl->list);
+  cl->limit = limit;
+  cl->server = s;
+  cl->expired = expired;
+}
+
+static sk__clock *clocks_first(sk__clocks *cl) {
+  sk__list *n = sk__list_first(&cl->list);
+
+  return n != NULL ? sk__list_entry(n, sk__clock, link) : NULL;
+}
+
+static void clocks_cb(uv_timer_t *t) {
+  sk__clocks *cl = t->data;
+  uint64_t now = sk__now(t->loop);
+  sk__clock *c;
+
+  while ((c = clocks_first(cl)) != NULL && c->start + cl->limit <= now) {
+    sk__list_remove(&c->link);
+    cl->expired(c);
+  }
+  if (c != NULL && !cl->server->stopping)
+    uv_timer_start(t, clocks_cb, c->start + cl->limit - now, 0);
+}
+
+/* Lists c as started at `start`.  The search goes back from the end: O(1)
+ * for clocks that start now, the common case (the slow rule's only
+ * case). */
+static void clocks_insert(sk__clocks *cl, sk__clock *c, uint64_t start) {
+  uint64_t now = sk__now(cl->server->loop);
+  sk__list *pos = cl->list.prev;
+  sk__clock *first;
+
+  c->start = start;
+  while (pos != &cl->list &&
+         sk__list_entry(pos, sk__clock, link)->start > start)
+    pos = pos->prev;
+  sk__list_insert_after(pos, &c->link);
+  if (cl->server->stopping)
+    return;
+  first = clocks_first(cl);
+  if (first == c || !uv_is_active((uv_handle_t *)&cl->timer)) {
+    uint64_t due = first->start + cl->limit;
+    uv_timer_start(&cl->timer, clocks_cb, due > now ? due - now : 0, 0);
+  }
+}
+
+static void clocks_timer_init(sk__clocks *cl) {
+  uv_timer_init(cl->server->loop, &cl->timer);
+  cl->timer.data = cl;
+}
+
+static void clocks_close(sk__clocks *cl) {
+  cl->timer.data = cl->server; /* as sk__server_handle_closed reads it */
+  uv_close((uv_handle_t *)&cl->timer, sk__server_handle_closed);
+}
+
 /* -------------------------------------------------------- frame timeout */
 
 /* Peers with a frame begun and read are listed in the order their frames
- * began, so the timer only looks at the head.  It is armed when the list
- * stops being empty, re-armed by its own callback, and restarted when a
- * peer goes in at the head; a head leaving early makes it fire once for
- * nothing, never late.  A peer the server stops reading leaves the list
- * with the time its frame has used, and goes back in with it: the clock
- * pauses, it does not start again. */
+ * began.  A peer the server stops reading leaves the list with the time
+ * its frame has used, and goes back in with it: the clock pauses, it does
+ * not start again. */
 
-static sk__frame_clock *first_frame(sk_server *s) {
-  sk__list *n = sk__list_first(&s->frames);
+static void frame_expired(sk__clock *c) {
+  sk__frame_clock *fc = SK__CONTAINER_OF(c, sk__frame_clock, clock);
 
-  return n != NULL ? sk__list_entry(n, sk__frame_clock, link) : NULL;
+  sk_peer_close(fc->peer, SK_EFRAMETIMEOUT);
 }
 
-static void frame_cb(uv_timer_t *t) {
-  sk_server *s = t->data;
-  uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
-  sk__frame_clock *fc;
-
-  while ((fc = first_frame(s)) != NULL && fc->frame_started + limit <= now) {
-    sk__list_remove(&fc->link);
-    sk_peer_close(fc->peer, SK_EFRAMETIMEOUT);
-  }
-  if (fc != NULL && !s->stopping)
-    uv_timer_start(t, frame_cb, fc->frame_started + limit - now, 0);
-}
-
-/* Lists fc as having begun its frame `used` ms ago.  The list is in order
- * of frame start, so the search goes back from the end: O(1) for frames
- * that begin now, the common case. */
+/* Lists fc as having begun its frame `used` ms ago. */
 static void frame_insert(sk_server *s, sk__frame_clock *fc, uint64_t used) {
-  uint64_t now = sk__now(s->loop), limit = s->opts.frame_timeout_ms;
-  sk__list *pos = s->frames.prev;
-  sk__frame_clock *first;
-
-  fc->frame_started = now - used;
   fc->frame_used = 0;
   fc->frame_held = false;
-  while (pos != &s->frames &&
-         sk__list_entry(pos, sk__frame_clock, link)->frame_started >
-             fc->frame_started)
-    pos = pos->prev;
-  sk__list_insert_after(pos, &fc->link);
-  if (s->stopping)
-    return;
-  first = first_frame(s);
-  if (first == fc || !uv_is_active((uv_handle_t *)&s->frame_timer)) {
-    uint64_t due = first->frame_started + limit;
-    uv_timer_start(&s->frame_timer, frame_cb, due > now ? due - now : 0, 0);
-  }
+  clocks_insert(&s->frames, &fc->clock, sk__now(s->loop) - used);
 }
 
-/* Takes fc out of the list, keeping what its frame has used. */
 static void frame_hold(sk_server *s, sk__frame_clock *fc) {
-  if (sk__list_linked(&fc->link)) {
-    fc->frame_used = sk__now(s->loop) - fc->frame_started;
+  if (sk__list_linked(&fc->clock.link)) {
+    fc->frame_used = sk__now(s->loop) - fc->clock.start;
     fc->frame_held = true;
-    sk__list_remove(&fc->link);
+    sk__list_remove(&fc->clock.link);
   }
 }
 
 void sk__server_frame_forget(sk_peer *p, sk__frame_clock *fc) {
   (void)p;
-  sk__list_remove(&fc->link);
+  sk__list_remove(&fc->clock.link);
   fc->frame_held = false;
   fc->frame_used = 0;
 }
@@ -195,7 +229,7 @@ void sk__server_frame_read(sk_peer *p, sk__frame_clock *fc, bool pending) {
     fc->frame_held = true;
     return;
   }
-  if (!sk__list_linked(&fc->link)) /* a frame's first bytes */
+  if (!sk__list_linked(&fc->clock.link)) /* a frame's first bytes */
     frame_insert(s, fc, fc->frame_used);
 }
 
@@ -209,6 +243,35 @@ void sk__server_frame_pause(sk_peer *p, sk__frame_clock *fc, bool reading) {
     frame_hold(s, fc);
   else if (fc->frame_held)
     frame_insert(s, fc, fc->frame_used);
+}
+
+/* ------------------------------------------------------- slow consumers */
+
+/* Fed peers whose queue is above its soft cap, in the order they went
+ * over.  Unlike Redis, which checks its soft limit only when it adds
+ * output, the timer drops a stalled peer on time even when nobody sends
+ * it anything more. */
+
+static void slow_expired(sk__clock *c) {
+  sk__peer_drop_slow(SK__CONTAINER_OF(c, sk_peer, slow), false);
+}
+
+void sk__server_slow(sk_peer *p, bool over) {
+  sk_server *s = p->server;
+
+  if (!over) {
+    if (sk__list_linked(&p->slow.link))
+      sk__log(SK_LOG_DEBUG, "%s: queue back to its soft cap after %ju ms",
+              p->name, (uintmax_t)(sk__now(s->loop) - p->slow.start));
+    sk__list_remove(&p->slow.link);
+    return;
+  }
+  if (s == NULL || s->slow.limit == 0 || sk__list_linked(&p->slow.link) ||
+      p->state == SK__PEER_CLOSING)
+    return;
+  sk__log(SK_LOG_DEBUG, "%s: queue above its soft cap (%zu bytes)", p->name,
+          sk_peer_queued(p));
+  clocks_insert(&s->slow, &p->slow, sk__now(s->loop));
 }
 
 /* ---------------------------------------------------- stop and release */
@@ -290,7 +353,8 @@ void sk_server_stop(sk_server *s, uint64_t flush_ms, void (*done)(void *),
   else
     uv_close(&s->h.handle, sk__server_handle_closed);
   uv_close((uv_handle_t *)&s->idle_timer, sk__server_handle_closed);
-  uv_close((uv_handle_t *)&s->frame_timer, sk__server_handle_closed);
+  clocks_close(&s->frames);
+  clocks_close(&s->slow);
   sk__list_each(n, next, &s->peers) {
     sk_peer *p = sk__list_entry(n, sk_peer, link);
     if (p->opened)
@@ -551,6 +615,8 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
     return SK_EBADUDP;
   if (addr->tls && (addr->transport == SK_UDP || opts->tls == NULL))
     return SK_ETLS;
+  if (opts->max_queue_hard != 0 && opts->max_queue_hard < opts->max_queue)
+    return UV_EINVAL;
   sk__ignore_sigpipe();
   if (addr->transport != SK_UNIX) {
     err = sk_addr_resolve(addr, &ss);
@@ -569,7 +635,10 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
     return UV_ENOMEM;
   }
   sk__list_init(&s->peers);
-  sk__list_init(&s->frames);
+  clocks_init(s, &s->frames, s->opts.frame_timeout_ms, frame_expired);
+  clocks_init(s, &s->slow, s->opts.slow_timeout_ms, slow_expired);
+  if (s->opts.max_queue_hard == 0)
+    s->opts.max_queue_hard = sk__queue_hard_default(s->opts.max_queue);
   if (addr->transport == SK_UDP && s->opts.max_conns == 0)
     s->opts.max_conns = UDP_MAX_PEERS_DEFAULT;
   s->handler = handler;
@@ -593,11 +662,11 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
   }
   uv_timer_init(loop, &s->idle_timer);
   uv_timer_init(loop, &s->stop_timer);
-  uv_timer_init(loop, &s->frame_timer);
+  clocks_timer_init(&s->frames);
+  clocks_timer_init(&s->slow);
   s->idle_timer.data = s;
   s->stop_timer.data = s;
-  s->frame_timer.data = s;
-  s->handles_open += 3;
+  s->handles_open += 4;
   sk__server_arm_idle(s);
   *out = s;
   return 0;

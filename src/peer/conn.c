@@ -102,6 +102,7 @@ static void conn_close(sk_peer *p) {
     sk__peer_set_error(p, c->stream->ops->error(c->stream));
   log_close(p, p->close_reason);
   stop_open_timer(c);
+  sk__pace_forget(c);
   if (p->server != NULL) /* its frame clock must not outlive it */
     sk__server_frame_forget(p, &c->fc);
   c->wq.dead = true; /* nothing more goes out */
@@ -188,6 +189,16 @@ static void wq_drain(sk__wq *q) {
     c->base.handler->on_drain(&c->base, c->base.ctx);
 }
 
+/* Draining, for the slow-consumer rule, is being back to the soft cap. */
+static void wq_lower(sk__wq *q) {
+  sk__conn *c = SK__CONTAINER_OF(q, sk__conn, wq);
+
+  if (q->queued <= c->base.max_queue && sk__list_linked(&c->base.slow.link)) {
+    sk__pace_drained(&c->base);
+    sk__server_slow(&c->base, false);
+  }
+}
+
 static void wq_empty(sk__wq *q) {
   sk__conn *c = SK__CONTAINER_OF(q, sk__conn, wq);
 
@@ -243,6 +254,7 @@ static void on_read(sk__stream *s, ssize_t nread, const char *buf) {
   /* What the messages of this read cause, to this peer or others, leaves
    * in one write per peer. */
   c->fc.got_frame = false;
+  sk__pace_read_begin();
   sk__peer_received(p, buf, (size_t)nread);
   sk__batch_begin();
   err = sk_decoder_feed(&c->dec, buf, (size_t)nread, on_frame, c);
@@ -251,6 +263,7 @@ static void on_read(sk__stream *s, ssize_t nread, const char *buf) {
     sk_peer_close(p, err);
     return;
   }
+  sk__pace_read_end(c);
   /* Activity is a whole message: bytes trickling into one that never
    * ends keep nobody from the idle timeout (slowloris). */
   if (c->fc.got_frame && p->state != SK__PEER_CLOSING)
@@ -268,7 +281,7 @@ void sk__conn_update_reading(sk__conn *c) {
   if (p->state == SK__PEER_CLOSING || p->state == SK__PEER_OPENING)
     return;
   c->self_paused = c->wq.queued >= p->max_queue;
-  want = !c->eof && !p->user_paused && !c->self_paused;
+  want = !c->eof && !p->user_paused && !c->self_paused && !c->yielded;
   if (want == c->fc.reading)
     return;
   err =
@@ -309,6 +322,30 @@ static int conn_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
   return 0;
 }
 
+/* The slow-consumer rule (sk_peer_offer).  An offer that would take the
+ * queue past its hard cap drops the peer before anything is queued, so
+ * the hard cap bounds its memory; a queue left above the soft cap starts
+ * its clock (sk__server_slow), which the write that brings it back to the
+ * soft cap stops (wq_lower).  Nothing here pauses the producer.  An empty
+ * queue takes any one buffer, as sk_peer_writable says. */
+static int conn_offer(sk_peer *p, sk_buf *b) {
+  sk__conn *c = sk__conn_of(p);
+  uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
+  size_t q = c->wq.queued;
+  int err;
+
+  if (q > 0 && (b->len > p->max_queue_hard || q > p->max_queue_hard - b->len)) {
+    sk__peer_drop_slow(p, true);
+    return SK_ETOOSLOW;
+  }
+  err = conn_send(p, &one, 1, b);
+  if (err == 0 && c->wq.queued > p->max_queue) {
+    sk__server_slow(p, true);
+    sk__pace_offered(p);
+  }
+  return err;
+}
+
 static size_t conn_queued(const sk_peer *p) {
   return ((const sk__conn *)p)->wq.queued;
 }
@@ -332,6 +369,7 @@ static const sk__peer_ops conn_ops = {
     .close = conn_close,
     .sendfile = sk__conn_sendfile,
     .describe = conn_describe,
+    .offer = conn_offer,
 };
 
 /* ------------------------------------------------------------ creation */
@@ -360,7 +398,8 @@ static sk__conn *conn_alloc(sk_transport t, const sk_framing *f,
   c->wq.on_error = wq_error;
   c->wq.on_drain = wq_drain;
   c->wq.on_empty = wq_empty;
-  sk__list_init(&c->fc.link);
+  c->wq.on_lower = wq_lower;
+  sk__list_init(&c->fc.clock.link);
   c->fc.peer = &c->base;
   return c;
 }

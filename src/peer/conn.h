@@ -5,6 +5,7 @@
 #include "internal.h"
 
 typedef struct sk__sendfile sk__sendfile;
+typedef struct sk__pace sk__pace;
 
 struct sk__conn {
   sk_peer base;       /* first: an sk__conn is an sk_peer */
@@ -14,6 +15,8 @@ struct sk__conn {
   sk__frame_clock fc;
   bool eof;               /* the other side finished sending */
   bool self_paused;       /* own queue over its cap */
+  bool yielded;           /* its turn ended (pace.c) */
+  sk__pace *pace;         /* pace.c's state, once it was needed */
   uv_timer_t *open_timer; /* connect or handshake time limit */
   sk__dial *dial;         /* the client's connect attempts, or NULL */
   sk__sendfile *job;      /* a sk_peer_sendfile transfer, or NULL */
@@ -28,6 +31,18 @@ static inline sk__conn *sk__conn_of(sk_peer *p) {
 void sk__conn_update_reading(sk__conn *c);
 /* Frees the conn once its stream closed and no transfer runs. */
 void sk__conn_maybe_free(sk__conn *c);
+
+/* pace.c: the turns of a conn whose reads feed others (sk_peer_offer). */
+/* Around the handling of one read of a conn. */
+void sk__pace_read_begin(void);
+void sk__pace_read_end(sk__conn *c);
+/* An offer left consumer's queue above its soft cap. */
+void sk__pace_offered(sk_peer *consumer);
+/* A consumer's queue is back to its soft cap (its slow clock still
+ * runs: its start says since when it was over). */
+void sk__pace_drained(sk_peer *consumer);
+/* The conn closes. */
+void sk__pace_forget(sk__conn *c);
 
 /* sendfile.c */
 int sk__conn_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,

@@ -28,7 +28,13 @@ void sk__peer_init(sk_peer *p, const sk__peer_ops *ops, sk_transport t,
   p->ctx = ctx;
   p->framing = *f;
   p->max_queue = max_queue;
+  p->max_queue_hard = sk__queue_hard_default(max_queue); /* a server's own */
   sk__list_init(&p->link);
+  sk__list_init(&p->slow.link);
+}
+
+size_t sk__queue_hard_default(size_t max_queue) {
+  return max_queue > SIZE_MAX / 16 ? SIZE_MAX : max_queue * 16;
 }
 
 /* ------------------------------------------------ a client's idle time */
@@ -178,6 +184,39 @@ void sk__peer_set_error(sk_peer *p, const char *why) {
   p->error = strdup(why);
 }
 
+/* "64 KiB", "1 MiB", "1536 bytes": a cap as a user would write it. */
+static void format_size(char *buf, size_t size, uint64_t n) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  unsigned u = 0;
+
+  while (u < 4 && n >= 1024 && n % 1024 == 0) {
+    n /= 1024;
+    u++;
+  }
+  snprintf(buf, size, "%ju %s", (uintmax_t)n, units[u]);
+}
+
+void sk__peer_drop_slow(sk_peer *p, bool hard) {
+  char why[128], cap[32];
+
+  if (p->state == SK__PEER_CLOSING)
+    return;
+  if (hard) {
+    format_size(cap, sizeof(cap), p->max_queue_hard);
+    snprintf(why, sizeof(why), "%s: queue would pass its hard cap of %s",
+             sk_strerror(SK_ETOOSLOW), cap);
+  } else {
+    format_size(cap, sizeof(cap), p->max_queue);
+    snprintf(why, sizeof(why), "%s: queue above %s for %g s",
+             sk_strerror(SK_ETOOSLOW), cap,
+             (double)p->server->opts.slow_timeout_ms / 1000.0);
+  }
+  sk__peer_set_error(p, why);
+  if (p->server != NULL)
+    p->server->stats.slow++;
+  sk_peer_close(p, SK_ETOOSLOW);
+}
+
 const char *sk_peer_error(const sk_peer *p) {
   return p->error != NULL ? p->error : sk_strerror(p->close_reason);
 }
@@ -193,6 +232,7 @@ void sk_peer_close(sk_peer *p, int reason) {
   p->bytes_out -= queued < p->bytes_out ? queued : p->bytes_out;
   p->state = SK__PEER_CLOSING;
   p->close_reason = reason;
+  sk__list_remove(&p->slow.link); /* its slow clock must not outlive it */
   p->ops->close(p);
 }
 
@@ -268,6 +308,14 @@ int sk_peer_send_buf(sk_peer *p, sk_buf *b) {
   if (!can_send(p))
     return UV_EPIPE;
   return peer_send(p, &one, 1, b);
+}
+
+int sk_peer_offer(sk_peer *p, sk_buf *b) {
+  if (b->len > UINT_MAX)
+    return SK_EFRAMETOOBIG;
+  if (!can_send(p))
+    return UV_EPIPE;
+  return p->ops->offer(p, b);
 }
 
 int sk_peer_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,

@@ -112,6 +112,8 @@ static void release_written(sk__wq *q) {
 
 /* Tells the owner the queue went down: drained, or empty. */
 static void notify_lower(sk__wq *q) {
+  if (q->on_lower != NULL)
+    q->on_lower(q);
   if (q->was_full && q->queued <= q->cap / 2) {
     q->was_full = false;
     if (q->on_drain != NULL)

@@ -356,6 +356,16 @@ static size_t udp_queued(const sk_peer *p) {
   return 0; /* datagrams are sent at once or dropped */
 }
 
+/* A UDP peer has no queue of its own: an offer is a send.  A datagram
+ * the backed-up socket cannot take is lost, as any datagram may be, and
+ * the peer stays: SK_ETOOSLOW from sk_peer_offer means a closing peer. */
+static int udp_offer(sk_peer *p, sk_buf *b) {
+  uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
+  int err = udp_send_bufs(p, &one, 1, b);
+
+  return err == SK_ETOOSLOW ? 0 : err;
+}
+
 static const sk__peer_ops udp_ops = {
     .send = udp_send_bufs,
     .queued = udp_queued,
@@ -364,6 +374,7 @@ static const sk__peer_ops udp_ops = {
     .close = udp_close,
     .sendfile = NULL,
     .describe = NULL,
+    .offer = udp_offer,
 };
 
 /* The reaper closes with the last peer (server.c), not here: peers that

@@ -2,8 +2,12 @@
  *
  * Members are kept in join order.  A message is formatted and framed once
  * into a shared sk_buf that every recipient's queue references, so a line
- * to N members costs one allocation, not N.  A member whose queue would
- * overflow is dropped ("too slow") instead of slowing the room down.
+ * to N members costs one allocation, not N.  Everything a member is sent
+ * goes through sk_peer_offer, the slow-consumer rule: nobody is paused
+ * for a member that falls behind; it is dropped ("too slow") when its
+ * queue would pass its hard cap, or stays above its soft cap (--max-queue)
+ * for --slow-timeout.  A member that reads as fast as the room talks is
+ * never dropped, however large the burst one read fans out.
  */
 #include "core/escape.h"
 #include "internal.h"
@@ -13,9 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct chat chat;
+
 typedef struct member {
   sk__list link; /* in the room, in join order */
   sk_peer *peer;
+  chat *room;
   bool in_room;
   unsigned long refused; /* lines that were not text */
   char name[SK__CHAT_NAME_MAX + 1];
@@ -25,7 +32,6 @@ static member *member_at(sk__list *n) {
   return n != NULL ? sk__list_entry(n, member, link) : NULL;
 }
 
-typedef struct chat chat;
 static member *first_member(chat *c);
 static member *next_member(chat *c, member *m);
 
@@ -133,16 +139,13 @@ void sk__chat_parse(const char *msg, size_t len, sk__chat_cmd *out) {
 
 /* -------------------------------------------------------------- sending */
 
-/* Sends text to one member, dropping it when its queue is full. */
+/* Sends framed text to one member under the slow-consumer rule: a member
+ * that does not keep up is closed (SK_ETOOSLOW), and its on_close comes
+ * later, from the loop, never inside this call. */
 static void send_to(member *m, sk_buf *b) {
-  if (!sk_peer_writable(m->peer, sk_buf_len(b))) {
-    sk_peer_close(m->peer, SK_ETOOSLOW);
-    return;
-  }
-  sk_peer_send_buf(m->peer, b);
+  sk_peer_offer(m->peer, b);
 }
 
-/* Sends to every member in the room except `except` (may be NULL). */
 /* ------------------------------------------------------------- saying */
 
 #define SAID_MAX (256 * 1024) /* send it once it holds this much */
@@ -195,14 +198,22 @@ static void broadcast(chat *c, member *except, const char *text, size_t len) {
   sk_buf_unref(b);
 }
 
-/* A reply to one member.  Replies are bounded by its queue cap too: a
- * member that sends /who in a loop and never reads is too slow. */
+/* A reply to one member's own request (/who, /nick, errors) goes by the
+ * same rule as the room's lines, not by sk_peer_send.  Pausing the member
+ * as echo does would be fair too, and it happens anyway: the library stops
+ * reading a member whose queue is above its soft cap.  But a pause comes
+ * only after the read that caused it, and one 256 KiB read of "/who" is
+ * 50,000 requests whose replies, in a full room, are hundreds of times
+ * their size: the hard cap is what bounds that.  A member that sends /who in a
+ * loop and never reads is dropped as too slow, like one that never reads the
+ * room. */
 static void reply(member *m, const char *text, size_t len) {
-  if (!sk_peer_writable(m->peer, len)) {
-    sk_peer_close(m->peer, SK_ETOOSLOW);
-    return;
-  }
-  sk_peer_send(m->peer, text, len);
+  sk_buf *b = sk_buf_frame(&m->room->framing, text, len);
+
+  if (b == NULL)
+    return; /* longer than max_frame: nobody could take it */
+  send_to(m, b);
+  sk_buf_unref(b);
 }
 
 /* A notice is short: names are at most 32 bytes. */
@@ -325,6 +336,7 @@ static void chat_open(sk_peer *p, void *ctx) {
     return;
   }
   m->peer = p;
+  m->room = c;
   m->in_room = true;
   do /* someone may have taken a guest name with /nick */
     snprintf(m->name, sizeof(m->name), "guest%lu", ++c->next_guest);

@@ -50,9 +50,19 @@ AREAS = [
      [("test_slow_peers.py", None), ("test_slowloris.py", None)],
      [],
      "a reader that never reads is held by its queue cap (the server stops "
-     "reading it) or dropped `too slow`; RSS stays under the caps plus a "
+     "reading it) or dropped `too slow` (chat: at its hard cap); RSS stays under the caps plus a "
      "measured constant; a client trickling bytes is cut by --frame-timeout "
      "or --idle-timeout; the others' round trips go on"),
+    ("Fairness under bursts",
+     [("test_fairness.py", None)],
+     [],
+     "a chat member that reads as fast as the talker writes (20 MB of "
+     "1000-byte lines at --max-queue 64K, plain Python sockets) gets every "
+     "line however large one read's burst; one that never reads is dropped "
+     "`too slow` at --max-queue-hard, or after --slow-timeout above "
+     "--max-queue even when nobody sends any more, with the limit and its "
+     "figures in the log, and RSS stays under the hard cap plus a measured "
+     "constant; a pause shorter than --slow-timeout costs nothing"),
     ("Resource exhaustion",
      [("test_exhaustion.py", None), ("test_limits.py", None)],
      [],

@@ -389,12 +389,158 @@ static void test_peer_over_fake(void **state) {
   free(f);
 }
 
+/* ------------------------------------ the slow-consumer rule (offer) */
+
+/* A server on port 0 for its clocks, and a peer over the fake linked to
+ * it as if accepted: soft cap 1 KiB, hard cap 8 KiB, slow timeout 100 ms. */
+static char closed_why[128]; /* sk_peer_error at on_close */
+
+static void o_close(sk_peer *p, int reason, void *ctx) {
+  snprintf(closed_why, sizeof(closed_why), "%s", sk_peer_error(p));
+  h_close(p, reason, ctx);
+}
+
+typedef struct offer_run {
+  uv_loop_t loop;
+  sk_server *server;
+  fake *f;
+  sk__conn *c;
+  seen s;
+} offer_run;
+
+static void offer_start(offer_run *r, size_t per_try) {
+  static const sk_handler h = {.on_open = h_open, .on_close = o_close};
+  sk_server_opts o;
+  sk_framing raw;
+  sk_addr a;
+
+  memset(r, 0, sizeof(*r));
+  assert_int_equal(uv_loop_init(&r->loop), 0);
+  sk_server_opts_init(&o);
+  o.max_queue = 1024;
+  o.max_queue_hard = 8192;
+  o.slow_timeout_ms = 100;
+  assert_int_equal(sk_addr_parse(&a, "tcp://127.0.0.1:0"), 0);
+  assert_int_equal(sk_server_start(&r->loop, &a, &o, &h, &r->s, &r->server), 0);
+  r->f = calloc(1, sizeof(*r->f));
+  assert_non_null(r->f);
+  fake_init(r->f, &r->loop, per_try);
+  sk_framing_parse(&raw, "raw");
+  r->c = sk__conn_new(&r->f->base, SK_TCP, &raw, 1024, &h, &r->s);
+  assert_non_null(r->c);
+  sk__server_link(r->server, sk__conn_peer(r->c));
+  sk__conn_open(r->c, NULL, NULL, 0, true);
+  assert_int_equal(r->s.opens, 1);
+}
+
+/* Offers n bytes in one shared buffer. */
+static int offer(offer_run *r, size_t n) {
+  sk_buf *b = sk__buf_new(n);
+  int err;
+
+  assert_non_null(b);
+  memset(b->data, 'o', n);
+  b->len = n;
+  err = sk_peer_offer(sk__conn_peer(r->c), b);
+  sk_buf_unref(b);
+  return err;
+}
+
+/* Runs the loop for about ms (bounded: the fake completes writes from an
+ * idle handle, so the loop never blocks while it has some pending). */
+static void run_for(offer_run *r, uint64_t ms) {
+  uint64_t until = uv_now(&r->loop) + ms;
+
+  while (uv_now(&r->loop) < until && r->s.closes == 0) {
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    uv_sleep(1);
+    uv_update_time(&r->loop);
+  }
+}
+
+static void offer_finish(offer_run *r) {
+  if (r->s.closes == 0)
+    sk_peer_close(sk__conn_peer(r->c), 0);
+  sk_server_stop(r->server, 0, NULL, NULL);
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  assert_int_equal(r->s.closes, 1);
+  assert_int_equal(uv_loop_close(&r->loop), 0);
+  free(r->f->out);
+  free(r->f);
+}
+
+/* A burst under the hard cap, four times the soft cap, is kept; when it
+ * drains back to the soft cap the clock stops, so a reader that keeps up
+ * is never dropped however long the room goes on. */
+static void test_offer_burst_kept_and_drained(void **state) {
+  offer_run r;
+
+  (void)state;
+  offer_start(&r, 0); /* the kernel takes nothing at once */
+  for (int round = 0; round < 5; round++) {
+    assert_int_equal(offer(&r, 4000), 0);
+    assert_int_equal(offer(&r, 3000), 0); /* 7000 queued: under 8192 */
+    assert_true(sk__list_linked(&sk__conn_peer(r.c)->slow.link));
+    settle(&r.loop, r.f); /* the writes complete: drained */
+    assert_false(sk__list_linked(&sk__conn_peer(r.c)->slow.link));
+    run_for(&r, 40); /* 5 x 40 ms: longer than the timeout in all */
+  }
+  assert_int_equal(r.s.closes, 0);
+  assert_int_equal(r.f->out_len, 5 * 7000);
+  offer_finish(&r);
+}
+
+/* An offer that would pass the hard cap drops the peer before it is
+ * queued, saying which limit. */
+static void test_offer_over_hard_cap_dropped(void **state) {
+  offer_run r;
+  sk_peer *p;
+
+  (void)state;
+  offer_start(&r, 0);
+  p = sk__conn_peer(r.c);
+  assert_int_equal(offer(&r, 8000), 0);
+  assert_int_equal(offer(&r, 193), SK_ETOOSLOW);
+  assert_int_equal(p->state, SK__PEER_CLOSING);
+  assert_string_equal(sk_peer_error(p),
+                      "too slow: queue would pass its hard cap of 8 KiB");
+  assert_int_equal(r.server->stats.slow, 1);
+  offer_finish(&r);
+  assert_int_equal(r.s.reason, SK_ETOOSLOW);
+}
+
+/* A queue left above the soft cap is dropped by the timer after the slow
+ * timeout, with nothing more offered; not before. */
+static void test_offer_timer_drops(void **state) {
+  offer_run r;
+  uint64_t t0;
+
+  (void)state;
+  offer_start(&r, 0);
+  assert_int_equal(offer(&r, 2000), 0);
+  uv_idle_stop(&r.f->idle); /* the "reader" stalls */
+  t0 = uv_now(&r.loop);
+  while (r.s.closes == 0 && uv_now(&r.loop) - t0 < 2000) {
+    uv_run(&r.loop, UV_RUN_ONCE); /* blocks until the timer */
+    uv_update_time(&r.loop);
+  }
+  assert_int_equal(r.s.closes, 1);
+  assert_true(uv_now(&r.loop) - t0 >= 100);
+  assert_int_equal(r.s.reason, SK_ETOOSLOW);
+  assert_string_equal(closed_why, "too slow: queue above 1 KiB for 0.1 s");
+  assert_int_equal(r.server->stats.slow, 1);
+  offer_finish(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_queue_partial_writes),
       cmocka_unit_test(test_queue_batched),
       cmocka_unit_test(test_batch_one_write),
       cmocka_unit_test(test_peer_over_fake),
+      cmocka_unit_test(test_offer_burst_kept_and_drained),
+      cmocka_unit_test(test_offer_over_hard_cap_dropped),
+      cmocka_unit_test(test_offer_timer_drops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
