@@ -351,10 +351,10 @@ struct sk_server {
   } h;
   uv_timer_t idle_timer;
   uv_timer_t stop_timer;
-  sk__list peers;    /* open peers, least recently active first */
-  sk__clocks frames; /* sk__frame_clock of peers with a frame begun */
-  sk__clocks slow;   /* peers' slow clocks: fed peers above their soft
-                        cap, in the order they went over */
+  sk__list peers;        /* open peers, least recently active first */
+  sk__clocks frames;     /* sk__frame_clock of peers with a frame begun */
+  sk__clocks slow;       /* peers' slow clocks: fed peers above their soft
+                            cap, in the order they went over */
   unsigned npeers;       /* peers in the list, closing ones included */
   unsigned nactive;      /* peers opened and not yet closed */
   sk__udp_table *udp;    /* UDP: the senders' table and its reaper (udp.c) */
