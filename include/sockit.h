@@ -467,13 +467,18 @@ typedef struct sk_handler {
 } sk_handler;
 
 /* Frames msg[0..len) and queues it for the peer.  The bytes are copied
- * (or written at once); the caller keeps msg.  Always queues, even above
- * the cap: the library pauses reading from a peer whose own queue is over
- * its cap, which bounds what a request/response service can queue.  Use
- * sk_peer_writable() first when the data comes from somewhere else.
- * Returns 0, SK_EFRAMETOOBIG (over max_frame, or over 4 GiB - 1, the most
- * one libuv buffer holds), UV_EPIPE when the peer is closing, or
- * UV_ENOMEM. */
+ * (or written at once); the caller keeps msg.  A stream peer always
+ * queues, even above the cap: the library pauses reading from a peer
+ * whose own queue is over its cap, which bounds what a request/response
+ * service can queue.  Use sk_peer_writable() first when the data comes
+ * from somewhere else.  A UDP peer sends the datagram at once or drops it
+ * when the socket is backed up (SK_ETOOSLOW); a UDP client whose send
+ * meets an ICMP port unreachable is closed (UV_ECONNREFUSED).  Returns 0,
+ * SK_EFRAMETOOBIG (over max_frame, or over 4 GiB - 1, the most one libuv
+ * buffer holds), UV_EPIPE when the peer is closing, UV_EBUSY while a
+ * sk_peer_sendfile transfer runs, SK_ETOOSLOW or another send error for
+ * UDP, or UV_ENOMEM.  Only a message it took is counted in
+ * sk_peer_stats and shown to the tap. */
 int sk_peer_send(sk_peer *p, const void *msg, size_t len);
 
 /* Queues a shared, already framed buffer; takes its own reference. */
@@ -646,7 +651,8 @@ typedef struct sk_server_opts {
    * source is an IPv4 address, or an IPv6 network of per_ip_prefix6
    * bits. */
   unsigned max_conns_per_ip;
-  unsigned per_ip_prefix6; /* 64 by default */
+  unsigned per_ip_prefix6; /* 1-128; 0 or the default: 64 (more than 128
+                              is UV_EINVAL from sk_server_start) */
   /* New connections (UDP: new peers) from one source: at most rate_burst
    * at once, refilled at rate_burst per rate_period_ms (a token bucket).
    * 0 = no limit. */

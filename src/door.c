@@ -25,6 +25,8 @@
  * bytes, 48 MiB at most. */
 #define SOURCES_MAX (1u << 20)
 
+#define RATE_PERIOD_MAX_MS (365ull * 24 * 3600 * 1000)
+
 struct sk__source {
   sk__source *hnext;
   uint64_t tat_us; /* the token bucket's theoretical arrival time */
@@ -37,6 +39,7 @@ struct sk__door {
   sk__source **buckets;
   unsigned nbuckets; /* a power of two, or 0 */
   unsigned count;
+  uint64_t swept_ms;   /* when a full table was last swept (us) */
   uint64_t warned_ms;  /* when refusals were last summed up, 0: never */
   uint64_t since_warn; /* refusals since then */
 };
@@ -52,10 +55,8 @@ static void source_key(sk_server *s, const sk_net *ip, int *family,
                        uint8_t key[16]) {
   sk_net n = *ip, net;
 
-  if (n.family == AF_INET6)
-    n.prefix = s->opts.per_ip_prefix6 > 0 && s->opts.per_ip_prefix6 <= 128
-                   ? s->opts.per_ip_prefix6
-                   : 64;
+  if (n.family == AF_INET6) /* 1-128 (sk_server_start checked it) */
+    n.prefix = s->opts.per_ip_prefix6 > 0 ? s->opts.per_ip_prefix6 : 64;
   sk_net_network(&n, &net);
   *family = net.family;
   memset(key, 0, 16);
@@ -114,7 +115,11 @@ static int grow(sk__door *d) {
 
 /* The source's entry, made when missing; NULL when the table is full or
  * memory runs out.  Before the table grows it is swept: O(sources) once
- * per doubling, so O(1) per new source amortized. */
+ * per doubling, so O(1) per new source amortized.  A table at
+ * SOURCES_MAX cannot grow: it is swept once a second at most (some 50 ms
+ * for 2^20 entries), not once per new source, so a flood of sources
+ * (spoofed UDP) costs the loop 5 % at most; meanwhile new sources are
+ * refused and the sources already known go on as before. */
 static sk__source *source_get(sk_server *s, const sk_net *ip) {
   sk__door *d = s->door;
   uint64_t now = now_us(s);
@@ -130,7 +135,10 @@ static sk__source *source_get(sk_server *s, const sk_net *ip) {
       if (src->family == family && memcmp(src->key, key, 16) == 0)
         return src;
   }
+  if (d->count >= SOURCES_MAX && now - d->swept_ms < 1000000)
+    return NULL;
   if (d->count >= d->nbuckets) {
+    d->swept_ms = now;
     sweep(d, now);
     if (d->count >= d->nbuckets / 2 && (d->count >= SOURCES_MAX || grow(d)))
       return NULL;
@@ -210,6 +218,15 @@ int sk__door_admit(sk_server *s, const struct sockaddr *sa, sk__source **out,
   return 0;
 }
 
+void sk__door_refund(sk_server *s, sk__source *src) {
+  uint64_t interval;
+
+  if (src == NULL || s->opts.rate_burst == 0)
+    return;
+  interval = s->opts.rate_period_ms * 1000 / s->opts.rate_burst;
+  src->tat_us -= interval > 0 && src->tat_us >= interval ? interval : 0;
+}
+
 void sk__door_leave(sk_server *s, sk__source *src) {
   if (src != NULL && src->open > 0)
     src->open--;
@@ -271,6 +288,9 @@ int sk__door_init(sk_server *s) {
     sk_acl_ref(s->opts.acl);
   if (s->opts.rate_burst > 0 && s->opts.rate_period_ms == 0)
     s->opts.rate_period_ms = 1000;
+  /* A year at most: the bucket counts in microseconds. */
+  if (s->opts.rate_period_ms > RATE_PERIOD_MAX_MS)
+    s->opts.rate_period_ms = RATE_PERIOD_MAX_MS;
   return 0;
 }
 

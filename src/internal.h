@@ -383,6 +383,9 @@ void sk__door_free(sk_server *s);
 int sk__door_admit(sk_server *s, const struct sockaddr *sa, sk__source **src,
                    char *why, size_t whylen);
 void sk__door_leave(sk_server *s, sk__source *src);
+/* Gives back the rate token sk__door_admit took for a peer refused later
+ * (at max_conns, out of descriptors): it never came in. */
+void sk__door_refund(sk_server *s, sk__source *src);
 void sk__door_refused(sk_server *s, int reason, const char *what,
                       const char *name, const char *why);
 

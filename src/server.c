@@ -380,9 +380,9 @@ static int name_and_admit(sk_server *s, sk__conn *c) {
     snprintf(p->name, sizeof(p->name), "unix#%u", ++s->next_id);
     return 0;
   }
-  if (sk__conn_peername(c, &ss) != 0) { /* it left already */
+  if (sk__conn_peername(c, &ss) != 0) { /* it left already: no door */
     snprintf(p->name, sizeof(p->name), "tcp#%u", ++s->next_id);
-    return 0;
+    return UV_ENOTCONN;
   }
   sk_sockaddr_format((struct sockaddr *)&ss, p->name, sizeof(p->name));
   err = sk__door_admit(s, (struct sockaddr *)&ss, &p->source, why, sizeof(why));
@@ -481,6 +481,7 @@ static void on_connection(uv_stream_t *listener, int status) {
     return;
   }
   if (s->opts.max_conns > 0 && s->nactive >= s->opts.max_conns) {
+    sk__door_refund(s, p->source);
     refuse(s, p, SK_EFULL);
     return;
   }
@@ -491,6 +492,7 @@ static void on_connection(uv_stream_t *listener, int status) {
    * accepts and closes what waits, so EMFILE never spins the loop.) */
   fd = sk__conn_fileno(c);
   if (fd >= 0 && near_fd_limit(s, fd)) {
+    sk__door_refund(s, p->source);
     refuse(s, p, UV_EMFILE);
     return;
   }
@@ -615,7 +617,8 @@ int sk_server_start(uv_loop_t *loop, const sk_addr *addr,
     return SK_EBADUDP;
   if (addr->tls && (addr->transport == SK_UDP || opts->tls == NULL))
     return SK_ETLS;
-  if (opts->max_queue_hard != 0 && opts->max_queue_hard < opts->max_queue)
+  if ((opts->max_queue_hard != 0 && opts->max_queue_hard < opts->max_queue) ||
+      opts->per_ip_prefix6 > 128)
     return UV_EINVAL;
   sk__ignore_sigpipe();
   if (addr->transport != SK_UNIX) {

@@ -339,7 +339,8 @@ static int conn_offer(sk_peer *p, sk_buf *b) {
     return SK_ETOOSLOW;
   }
   err = conn_send(p, &one, 1, b);
-  if (err == 0 && c->wq.queued > p->max_queue) {
+  /* A client's peer has no server: no slow clock, no pacing. */
+  if (err == 0 && c->wq.queued > p->max_queue && p->server != NULL) {
     sk__server_slow(p, true);
     sk__pace_offered(p);
   }

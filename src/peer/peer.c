@@ -269,11 +269,11 @@ static void tap_sent(sk_peer *p, const uv_buf_t *bufs, unsigned n,
     free(all);
 }
 
-/* The one way out: every message handed to a peer is counted and shown
- * to its tap here, in the order it will leave, before its kind queues
- * it. */
-static int peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
-                     sk_buf *shared) {
+/* What went out: every message a peer's kind took (sent, queued, or for
+ * UDP handed to the socket) is counted and shown to its tap here, in the
+ * order it will leave.  A message refused (a closing peer, a transfer
+ * running, a full UDP socket) is neither. */
+static void went_out(sk_peer *p, const uv_buf_t *bufs, unsigned n) {
   size_t total = 0;
 
   for (unsigned i = 0; i < n; i++)
@@ -281,7 +281,16 @@ static int peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
   if (p->tap != NULL)
     tap_sent(p, bufs, n, total);
   p->bytes_out += total;
-  return p->ops->send(p, bufs, n, shared);
+}
+
+/* The one way out for messages of the peer's own. */
+static int peer_send(sk_peer *p, const uv_buf_t *bufs, unsigned n,
+                     sk_buf *shared) {
+  int err = p->ops->send(p, bufs, n, shared);
+
+  if (err == 0)
+    went_out(p, bufs, n);
+  return err;
 }
 
 int sk_peer_send(sk_peer *p, const void *msg, size_t len) {
@@ -313,9 +322,15 @@ int sk_peer_send_buf(sk_peer *p, sk_buf *b) {
 int sk_peer_offer(sk_peer *p, sk_buf *b) {
   if (b->len > UINT_MAX)
     return SK_EFRAMETOOBIG;
+  uv_buf_t one = uv_buf_init(b->data, (unsigned)b->len);
+  int err;
+
   if (!can_send(p))
     return UV_EPIPE;
-  return p->ops->offer(p, b);
+  err = p->ops->offer(p, b);
+  if (err == 0)
+    went_out(p, &one, 1);
+  return err;
 }
 
 int sk_peer_sendfile(sk_peer *p, int fd, int64_t offset, uint64_t len,
