@@ -197,6 +197,26 @@ static int add_file(build_ctx *b, sk_acl *acl, const cli_rule *r) {
   return rc;
 }
 
+/* An allow file that holds no network, when no other allow rule is
+ * given, would leave an access list with no allow rule, which lets
+ * everyone in: the opposite of what --allow-file asks.  That is refused
+ * (at start; on reload the old rules stay). */
+static void check_allow_left(build_ctx *b, const cli_access *a,
+                             const sk_acl *acl) {
+  const cli_rule *file = NULL;
+
+  if (sk_acl_count(acl, SK_ACL_ALLOW) > 0)
+    return;
+  for (unsigned i = 0; i < a->nrules; i++)
+    if (a->rules[i].action == SK_ACL_ALLOW && a->rules[i].file)
+      file = &a->rules[i];
+  if (file != NULL)
+    report(b,
+           "--allow-file %s: no network in it (an empty allow list would let "
+           "everyone in)",
+           file->text);
+}
+
 int cli_access_build(const cli_access *a, const char *cmd, bool reload,
                      int verbosity, sk_acl **out) {
   build_ctx b = {.cmd = cmd, .reload = reload, .verbosity = verbosity};
@@ -218,6 +238,8 @@ int cli_access_build(const cli_access *a, const char *cmd, bool reload,
       add_entry(&b, acl, r->action,
                 r->action == SK_ACL_ALLOW ? "--allow" : "--deny", r->text);
   }
+  if (b.failed == 0)
+    check_allow_left(&b, a, acl);
   if (b.failed) {
     sk_acl_unref(acl);
     return b.failed;

@@ -406,6 +406,18 @@ def test_sighup_reloads_deny_file(start_server, tmp_path):
     check(srv, allowed=["127.0.0.3"], denied=["127.0.0.2"])
 
 
+def test_sighup_emptied_allow_file_keeps_old_rules(start_server, tmp_path):
+    # An allow file emptied by mistake must not open the door to everyone.
+    allow = write_file(tmp_path / "allow.txt", "127.0.0.2\n")
+    srv = echo(start_server, "--allow-file", allow)
+    base = len(srv.stderr_lines)
+    write_file(allow, "# everyone out for now\n")
+    srv.signal(signal.SIGHUP)
+    i, _ = srv.wait_stderr(r"no network", start=base)
+    assert "keeping" in srv.stderr_lines[i], srv.stderr_lines[i]
+    check(srv, allowed=["127.0.0.2"], denied=["127.0.0.3"])
+
+
 def test_sighup_broken_file_keeps_old_rules(start_server, tmp_path):
     allow = write_file(tmp_path / "allow.txt", "127.0.0.2\n")
     srv = echo(start_server, "--allow-file", allow)
@@ -453,6 +465,9 @@ def _file(name, text):
 
 # (id, listen arguments before the address, substrings of the error line)
 BAD_RULES = [
+    # An allow list with no network would let everyone in: refused.
+    ("empty-allow-file", ["--allow-file", _file("allow.txt", "# nobody yet\n\n")],
+     ["allow.txt", "no network"]),
     ("octet-256", ["--allow", "10.0.0.256"], ["10.0.0.256"]),
     ("prefix-33", ["--allow", "1.2.3.4/33"], ["1.2.3.4/33"]),
     ("v6-prefix-129", ["--deny", "::/129"], ["::/129"]),
