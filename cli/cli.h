@@ -166,6 +166,7 @@ typedef struct cli_hexdump {
   bool own; /* f was opened here (not stderr) */
   const char *path;
   const sk_peer *last; /* whose chunk came last */
+  char last_name[64];  /* and its name: a new peer may reuse the memory */
 } cli_hexdump;
 
 /* Opens path for the dump ("-": stderr; else created or truncated);

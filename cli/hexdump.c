@@ -72,9 +72,12 @@ void cli_hexdump_tap(sk_peer *p, sk_tap_dir dir, uint64_t offset,
 
   if (h->f == NULL)
     return;
-  if (p != h->last) {
+  /* A peer that left frees its memory, which the next may take: the
+   * name tells them apart (clients come from different ports). */
+  if (p != h->last || strcmp(sk_peer_name(p), h->last_name) != 0) {
     fprintf(h->f, "# %s\n", sk_peer_name(p));
     h->last = p;
+    snprintf(h->last_name, sizeof(h->last_name), "%s", sk_peer_name(p));
   }
   for (size_t at = 0; at < len; at += 16)
     dump_line(h->f, mark, offset + at, b + at, len - at < 16 ? len - at : 16);

@@ -13,6 +13,7 @@ sent, so that each is one read on the other side: the chunking, and with
 it the dump, is then known."""
 
 import os
+import re
 import select
 import socket
 import subprocess
@@ -223,6 +224,26 @@ def test_listen_hexdump_keep_open_two_clients(start_server, tmp_path):
         assert poll_until(lambda: len(path.read_text().splitlines()) >= len(expect), 5)
     assert srv.stop() == 0
     assert path.read_text().splitlines() == expect
+
+
+def test_listen_hexdump_keep_open_many_clients_each_named(start_server, tmp_path):
+    """listen -k: a client that comes after another left may get the
+    memory the first had; it still gets its own '# NAME' line.  15 in
+    turn, each waited out before the next."""
+    path = tmp_path / "listen.dump"
+    srv = start_server("-v", "-k", "-x", str(path), "tcp://127.0.0.1:0",
+                       stdin=subprocess.DEVNULL, capture_stdout=True)
+    names = []
+    for n in range(15):
+        c = Conn.connect(srv.addr)
+        names.append("%s:%d" % c.sock.getsockname())
+        c.sendall(b"client %d\n" % n)
+        srv.wait_stdout(b"".join(b"client %d\n" % i for i in range(n + 1)))
+        c.close()
+        srv.wait_stderr(r"%s disconnected" % re.escape(names[-1]))
+    assert srv.stop() == 0
+    heads = [l[2:] for l in path.read_text().splitlines() if l.startswith("# ")]
+    assert heads == names
 
 
 def test_hexdump_file_that_cannot_be_opened_exits_1_before_connecting(tmp_path):
