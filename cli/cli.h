@@ -122,14 +122,19 @@ int cli_net_option(cli_net *n, const char *cmd, int opt, const char *arg);
  * message naming the problem. */
 int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
                    sk_addr *out);
-/* Checks -4/-6 and --source against the addresses (texts as given, addrs
- * as parsed): -4/-6 need an IP address among them, --source one TCP, TLS
- * or UDP address.  The source is parsed and resolved, and the address is
- * parsed again restricted to the source's family.  Returns 0; 2 after a
- * usage message; 1 after a runtime one (a source name that does not
+/* The same, naming shown instead of s in its messages (a scan target,
+ * whose port list is parsed as one stand-in port). */
+int cli_parse_addr_as(const char *cmd, const char *s, const char *shown,
+                      const cli_net *n, sk_addr *out);
+/* Checks -4/-6 and --source against the addresses (texts as parsed,
+ * shown as messages name them -- NULL: the texts -- and addrs as
+ * parsed): -4/-6 need an IP address among them, --source TCP, TLS or UDP
+ * addresses only.  The source is parsed and resolved, and the addresses
+ * are parsed again restricted to the source's family.  Returns 0; 2 after
+ * a usage message; 1 after a runtime one (a source name that does not
  * resolve). */
 int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
-                  sk_addr *addrs, unsigned naddrs);
+                  char *const *shown, sk_addr *addrs, unsigned naddrs);
 /* The source to bind to, or NULL. */
 const struct sockaddr *cli_net_source(const cli_net *n);
 /* Whether err, from a connect, is the source address's fault (in use,
@@ -324,6 +329,7 @@ int cli_tls_make(cli_tls *t, const char *cmd, bool server, bool any_tls,
 typedef struct cli_scan_opts {
   const cli_common *c;  /* -v, -q */
   cli_tls *tls;         /* the TLS options, for tls:// addresses */
+  cli_net *net;         /* -4, -6 and --source */
   uint64_t timeout_ms;  /* --timeout: each port's connect (0: none) */
   uint64_t concurrency; /* --scan-concurrency: attempts at once */
 } cli_scan_opts;

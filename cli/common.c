@@ -272,16 +272,21 @@ static const char *other_family(const char *s, unsigned flags,
   return family == SK_ADDR_IPV4 ? "an IPv6 address" : "an IPv4 address";
 }
 
-int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
-                   sk_addr *out) {
+int cli_parse_addr_as(const char *cmd, const char *s, const char *shown,
+                      const cli_net *n, sk_addr *out) {
   const char *why = NULL, *other;
 
   if (sk_addr_parse_ex(out, s, n->family, &why) == 0)
     return 0;
   if ((other = other_family(s, 0, n->family)) != NULL)
-    return cli_usage_error(cmd, "%s: '%s' is %s", family_flag(n->family), s,
+    return cli_usage_error(cmd, "%s: '%s' is %s", family_flag(n->family), shown,
                            other);
-  return cli_usage_error(cmd, "bad address '%s': %s", s, why);
+  return cli_usage_error(cmd, "bad address '%s': %s", shown, why);
+}
+
+int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
+                   sk_addr *out) {
+  return cli_parse_addr_as(cmd, s, s, n, out);
 }
 
 static bool is_ip(const sk_addr *a) {
@@ -310,35 +315,39 @@ static int parse_source(cli_net *n, const char *cmd) {
 }
 
 int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
-                  sk_addr *addrs, unsigned naddrs) {
+                  char *const *shown, sk_addr *addrs, unsigned naddrs) {
   unsigned i, flags;
   int err;
 
+  if (shown == NULL)
+    shown = texts;
   for (i = 0; i < naddrs && !is_ip(&addrs[i]); i++)
     ;
   if (n->family != 0 && i == naddrs)
     return cli_usage_error(cmd,
                            "%s applies to host names and IP addresses: "
                            "'%s' has none",
-                           family_flag(n->family), texts[0]);
+                           family_flag(n->family), shown[0]);
   if (n->source_text == NULL)
     return 0;
-  if (!is_ip(&addrs[0]))
-    return cli_usage_error(cmd,
-                           "--source applies to TCP, TLS and UDP: a Unix "
-                           "socket ('%s') has no source address",
-                           texts[0]);
+  for (i = 0; i < naddrs; i++)
+    if (!is_ip(&addrs[i]))
+      return cli_usage_error(cmd,
+                             "--source applies to TCP, TLS and UDP: a Unix "
+                             "socket ('%s') has no source address",
+                             shown[i]);
   err = parse_source(n, cmd);
   if (err)
     return err;
   /* A name the source's family cannot reach would only fail later, with
-   * less to say: resolve the address in that family only. */
+   * less to say: resolve the addresses in that family only. */
   flags = n->source_sa.ss_family == AF_INET ? SK_ADDR_IPV4 : SK_ADDR_IPV6;
-  if (sk_addr_parse_ex(&addrs[0], texts[0], flags, NULL) != 0)
-    return cli_usage_error(cmd, "--source %s is %s, but '%s' is %s",
-                           n->source_text,
-                           flags == SK_ADDR_IPV4 ? "IPv4" : "IPv6", texts[0],
-                           flags == SK_ADDR_IPV4 ? "IPv6" : "IPv4");
+  for (i = 0; i < naddrs; i++)
+    if (sk_addr_parse_ex(&addrs[i], texts[i], flags, NULL) != 0)
+      return cli_usage_error(cmd, "--source %s is %s, but '%s' is %s",
+                             n->source_text,
+                             flags == SK_ADDR_IPV4 ? "IPv4" : "IPv6", shown[i],
+                             flags == SK_ADDR_IPV4 ? "IPv6" : "IPv4");
   return 0;
 }
 

@@ -48,7 +48,8 @@ static const char help[] =
     "  -w, --idle-timeout S   exit 1 once nothing was received or sent for\n"
     "                         S seconds (a line or len message counts when\n"
     "                         whole); without --timeout it bounds the\n"
-    "                         connect too, as netcat's -w does (0: never)\n"
+    "                         connect too, as netcat's -w does (0: never;\n"
+    "                         -z: each port's connect)\n"
     "  -C, --crlf             send stdin's line ends as CRLF: raw, each LF\n"
     "                         not after a CR becomes CRLF; line framing,\n"
     "                         each line ends with CRLF\n"
@@ -395,14 +396,37 @@ static int check_sends(const connect_job *j) {
   return 0;
 }
 
-/* -z connects and closes: the options of a conversation have no place. */
-static int check_scan(connect_job *j) {
+/* The first option given that shapes a conversation, or NULL. */
+static const char *conversation_option(const connect_job *j) {
   if (j->nsend > 0)
-    return cli_usage_error("connect", "--send cannot be used with -z (a "
-                                      "scan sends nothing)");
+    return "--send";
   if (j->expect_set)
-    return cli_usage_error("connect", "--expect cannot be used with -z (a "
-                                      "scan reads nothing)");
+    return "--expect";
+  if (j->hexdump_path != NULL)
+    return "-x/--hexdump";
+  if (j->crlf)
+    return "-C/--crlf";
+  if (j->c.framing_text != NULL)
+    return "-f/--framing";
+  if (j->c.raw_output)
+    return "--raw-output";
+  if (j->c.max_frame_text != NULL)
+    return "--max-frame";
+  if (j->c.max_queue_text != NULL)
+    return "--max-queue";
+  return NULL;
+}
+
+/* -z connects and closes: the options of a conversation have no place,
+ * and saying so beats a scan that ignores them. */
+static int check_scan(connect_job *j) {
+  const char *opt = conversation_option(j);
+
+  if (opt != NULL)
+    return cli_usage_error("connect",
+                           "%s cannot be used with -z (a scan connects and "
+                           "closes: it sends and reads nothing)",
+                           opt);
   return cli_common_apply(&j->c, SK_FRAME_RAW);
 }
 
@@ -448,6 +472,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {NULL, 0, NULL, 0},
   };
   char joined[SK_ADDR_STRLEN] = "";
+  char *text;
   int opt, r;
 
   cli_common_init(&j->c, "connect");
@@ -526,11 +551,11 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   else if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", joined[0] != '\0' ? joined : argv[optind],
-                     &j->net, addr) ||
+  text = joined[0] != '\0' ? joined : argv[optind];
+  if (cli_parse_addr("connect", text, &j->net, addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
-  if ((r = cli_net_apply(&j->net, "connect", &argv[optind], addr, 1)) != 0)
+  if ((r = cli_net_apply(&j->net, "connect", &text, NULL, addr, 1)) != 0)
     return r;
   if (j->expect_set && j->nsend == 0)
     return cli_usage_error("connect", "--expect needs --send");
@@ -610,9 +635,13 @@ int cli_connect(int argc, char **argv) {
     return 1;
   err = parse(j, argc, argv, &addr);
   if (err == 0 && j->scan) {
+    /* netcat's -zw: -w bounds each port's connect, unless --timeout. */
     cli_scan_opts so = {.c = &j->c,
                         .tls = &j->tls,
-                        .timeout_ms = j->timeout_ms,
+                        .net = &j->net,
+                        .timeout_ms = j->idle_ms > 0 && !j->timeout_set
+                                          ? j->idle_ms
+                                          : j->timeout_ms,
                         .concurrency = j->scan_concurrency};
     err = cli_scan(&so, argc - optind, argv + optind);
     free(j->sends);

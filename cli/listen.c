@@ -353,7 +353,8 @@ static int parse(listen_opts *o, int argc, char **argv) {
   for (int i = optind; i < argc; i++)
     if (cli_parse_addr("listen", argv[i], &o->net, &o->addrs[o->naddrs++]))
       return EXIT_USAGE;
-  return cli_net_apply(&o->net, "listen", &argv[optind], o->addrs, o->naddrs);
+  return cli_net_apply(&o->net, "listen", &argv[optind], NULL, o->addrs,
+                       o->naddrs);
 }
 
 /* Checks that the options fit one address. */
