@@ -2,6 +2,7 @@
  * messages that name the bad value. */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -293,13 +294,23 @@ static bool is_ip(const sk_addr *a) {
   return a->transport != SK_UNIX;
 }
 
-/* Parses and resolves --source. */
-static int parse_source(cli_net *n, const char *cmd) {
+/* The family an empty --source host (":PORT", any address) stands for:
+ * -4/-6's, else an IPv6 target literal's, else IPv4 (0.0.0.0). */
+static unsigned any_family(const cli_net *n, const sk_addr *target) {
+  struct in6_addr v6;
+
+  if (n->family != 0 || n->source_text[0] != ':')
+    return n->family;
+  return inet_pton(AF_INET6, target->host, &v6) == 1 ? SK_ADDR_IPV6 : 0;
+}
+
+/* Parses and resolves --source, for connecting to target. */
+static int parse_source(cli_net *n, const char *cmd, const sk_addr *target) {
   const char *why = NULL, *other;
   int err;
 
-  if (sk_addr_parse_ex(&n->source, n->source_text, n->family | SK_ADDR_LOCAL,
-                       &why) != 0) {
+  if (sk_addr_parse_ex(&n->source, n->source_text,
+                       any_family(n, target) | SK_ADDR_LOCAL, &why) != 0) {
     other = other_family(n->source_text, SK_ADDR_LOCAL, n->family);
     if (other != NULL)
       return cli_usage_error(cmd, "%s: --source '%s' is %s",
@@ -336,7 +347,7 @@ int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
                              "--source applies to TCP, TLS and UDP: a Unix "
                              "socket ('%s') has no source address",
                              shown[i]);
-  err = parse_source(n, cmd);
+  err = parse_source(n, cmd, &addrs[0]);
   if (err)
     return err;
   /* A name the source's family cannot reach would only fail later, with

@@ -205,9 +205,12 @@ static bool spell(const nc_line *l, char *buf, size_t size) {
   add(buf, size, "%s%s", l->wait, l->family != NULL ? " " : "");
   add(buf, size, "%s%s", l->family, NULL);
   if (!l->listen && (l->source != NULL || l->port != NULL)) {
-    add(buf, size, " --source %s%s", l->source != NULL ? l->source : "0.0.0.0",
-        l->port != NULL ? ":" : "");
-    add(buf, size, "%s%s", l->port, NULL);
+    /* An empty host is any address, of the target's family. */
+    add(buf, size, " --source%s", " ", NULL);
+    if (l->port != NULL)
+      add_hostport(buf, size, l->source != NULL ? l->source : "", l->port);
+    else
+      add(buf, size, "%s%s", l->source, NULL);
     port = l->npos >= 2 ? l->pos[1] : "PORT";
   }
   for (unsigned i = 0; i + 1 < l->naccess; i += 2)
