@@ -73,10 +73,12 @@ const char *cli_suggest_one(const char *word, const char *const *names);
  * and, when nc would understand it, returns 2 after one usage line giving
  * sockit's spelling of it ("sockit: -l is netcat's; sockit spells it
  * 'sockit listen 8000'"); else 0, having printed nothing.
- * cli_netcat_letter is a note for an unknown short option of cmd that
- * netcat users type (-l, -p, -u, -U, -e, -c), or NULL. */
+ * cli_netcat_note is a note for an option unknown to cmd (listen,
+ * connect) that netcat users type, the n bytes of word ("-l", "--ssl"):
+ * "netcat's -l: sockit listen listens already", in a static buffer
+ * valid until the next call; or NULL. */
 int cli_netcat_hint(int argc, char **argv);
-const char *cli_netcat_letter(const char *cmd, int letter);
+const char *cli_netcat_note(const char *cmd, const char *word, size_t n);
 
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -89,7 +89,7 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   size_t n;
 
   if (strncmp(last, "--", 2) != 0 && optopt > 0 && optopt <= 255) {
-    const char *nc = cli_netcat_letter(cmd, optopt);
+    const char *nc = cli_netcat_note(cmd, shortopt, 2);
     if (opt == ':')
       return cli_usage_error(cmd, "option '%s' needs a value", shortopt);
     if (nc != NULL)
@@ -112,6 +112,9 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   if (long_matches(longs, name, n, matches, sizeof(matches)) > 1)
     return cli_usage_error(cmd, "option '--%.*s' is ambiguous (%s)", (int)n,
                            name, matches);
+  if ((near = cli_netcat_note(cmd, last, n + 2)) != NULL)
+    return cli_usage_error(cmd, "unknown option '--%.*s' (%s)", (int)n, name,
+                           near);
   if ((near = long_nearest(longs, name, n)) != NULL)
     return cli_usage_error(cmd,
                            "unknown option '--%.*s' (did you mean '--%s'?)",

@@ -108,8 +108,13 @@ CASES = [
     Case(["-u", "localhost", "53"], r"^sockit: -u is netcat's; sockit spells it 'sockit connect udp://localhost:53'$"),
     Case(["-U", "/tmp/s.sock"], r"^sockit: -U is netcat's; sockit spells it 'sockit connect unix:/tmp/s\.sock'$"),
     Case(["--ssl", "example.com", "443"], r"^sockit: --ssl is netcat's; sockit spells it 'sockit connect tls://example\.com:443'$"),
-    Case(["-zv", "localhost", "20-25", "80"], r"^sockit: -zv is netcat's; sockit spells it 'sockit connect -z -v localhost:20-25,80'$"),
-    Case(["-C", "-w", "3", "::1", "80"], r"^sockit: -C is netcat's; sockit spells it 'sockit connect -C -w 3 \[::1\]:80'$"),
+    # Options sockit has too are not blamed: their place is.
+    Case(["-zv", "localhost", "20-25", "80"], r"^sockit: options go after the command; sockit spells it 'sockit connect -z -v localhost:20-25,80'$"),
+    Case(["-C", "-w", "3", "::1", "80"], r"^sockit: options go after the command; sockit spells it 'sockit connect -C -w 3 \[::1\]:80'$"),
+    Case(["-4", "-l", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen -4 8000'$"),
+    Case(["--allow", "10.0.0.0/8", "-l", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen --allow 10\.0\.0\.0/8 8000' "),
+    Case(["-l", "-s", "10.0.0.1", "-p", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen 10\.0\.0\.1:8000'$"),
+    Case(["-l", "-s", "::1", "-p", "8000"], r"^sockit: -l is netcat's; sockit spells it 'sockit listen \[::1\]:8000'$"),
     Case(["localhost", "8000"], r"^sockit: 'HOST PORT' is netcat's; sockit spells it 'sockit connect localhost:8000'$"),
     Case(["-p", "5000", "::1", "18090"], r"^sockit: -p is netcat's; sockit spells it 'sockit connect --source :5000 \[::1\]:18090'$"),
     Case(["-s", "::1", "-p", "5000", "::1", "80"],
@@ -120,8 +125,15 @@ CASES = [
     usage("listen", ["-p", "8000"], r"unknown option '-p' \(netcat's -p: the port goes in the address"),
     usage("listen", ["-u", "8000"], r"unknown option '-u' \(netcat's -u: sockit spells UDP in the address"),
     usage("connect", ["-u", "localhost:53"], r"unknown option '-u' \(netcat's -u: sockit spells UDP in the address"),
-    usage("connect", ["-e", "/bin/sh", LOCAL], r"unknown option '-e' \(netcat's -e/-c run a program: sockit has no --exec yet\)$"),
-    usage("connect", ["-p", "5000", LOCAL], r"unknown option '-p' \(netcat's source port: --source ADDR:PORT\)$"),
+    usage("connect", ["-e", "/bin/sh", LOCAL], r"unknown option '-e' \(netcat's -e: runs a program; sockit has no --exec yet\)$"),
+    usage("connect", ["-p", "5000", LOCAL], r"unknown option '-p' \(netcat's -p: the source port is --source ADDR:PORT\)$"),
+    # ncat's long spellings get the same note as the letters.
+    usage("listen", ["--ssl", "0"], r"unknown option '--ssl' \(netcat's --ssl: sockit spells TLS in the address, tls://HOST:PORT\)$"),
+    usage("listen", ["--chat", "0"], r"unknown option '--chat' \(netcat's --chat: sockit spells it -s chat\)$"),
+    usage("listen", ["--udp", "0"], r"unknown option '--udp' \(netcat's --udp: sockit spells UDP in the address"),
+    usage("listen", ["--exec", "/bin/sh", "0"], r"unknown option '--exec' \(netcat's --exec: runs a program; sockit has no --exec yet\)$"),
+    usage("connect", ["--wait", "3", LOCAL], r"unknown option '--wait' \(netcat's --wait: sockit spells it -w S\)$"),
+    usage("connect", ["--listen", LOCAL], r"unknown option '--listen' \(netcat's --listen: sockit listen ADDRESS\)$"),
 
     # ------------------------------------------------------------- addresses
     bad_addr("listen", "", r"empty address"),
