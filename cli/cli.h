@@ -47,11 +47,14 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
 bool cli_wants_help(int argc, char **argv, const char *shorts,
                     const struct option *longs);
 
-/* "Did you mean ...?" (cli/suggest.c): the name nearest to a mistyped
- * word, case aside -- at most one edit away for a word of five letters
- * or fewer, two for a longer one (a transposed pair is one edit), else
- * the one name the word begins (of two letters or more).  Feed the names
- * with cli_suggest_add; the result is one of them, or NULL. */
+/* "Did you mean ...?" (cli/suggest.c): case aside, the one name the
+ * word begins (a word of two letters or more), else the longest name
+ * (of two letters or more) that begins the word ("key" for "key-file"),
+ * else the nearest name -- at most one edit away for a word of five
+ * letters or fewer, two for a longer one (a transposed pair is one
+ * edit).  A name that is the word with "in", "no-" or "un" in front is
+ * never the answer: it means the opposite.  Feed the names with
+ * cli_suggest_add; the result is one of them, or NULL. */
 typedef struct cli_suggest {
   const char *word;
   size_t len;
@@ -60,6 +63,7 @@ typedef struct cli_suggest {
   unsigned best_d;
   const char *prefixed; /* the first name that word begins */
   unsigned nprefixed;
+  const char *head; /* the longest name that begins word */
 } cli_suggest;
 
 void cli_suggest_init(cli_suggest *s, const char *word, size_t len);

@@ -433,6 +433,11 @@ CASES = [
     usage("connect", ["--sned", "x", LOCAL], r"unknown option '--sned' \(did you mean '--send'\?\)$"),
     usage("connect", ["--timeuot=1", LOCAL], r"unknown option '--timeuot' \(did you mean '--timeout'\?\)$"),
     usage("bench", ["--durration", "1", LOCAL], r"unknown option '--durration' \(did you mean '--duration'\?\)$"),
+    # Never the opposite (in-, no-, un-), and a name that begins the word
+    # beats one a few edits away.
+    usage("connect", ["--secure", "tls://127.0.0.1:1"], r"unknown option '--secure'$"),
+    usage("connect", ["--cacert", "/x.pem", "tls://127.0.0.1:1"], r"unknown option '--cacert' \(did you mean '--ca'\?\)$"),
+    usage("listen", ["--key-file", "/x.pem", "tls://127.0.0.1:0"], r"unknown option '--key-file' \(did you mean '--key'\?\)$"),
     usage("listen", ["--max", "5", "0"], r"option '--max' is ambiguous \(--max-frame, --max-queue, --max-queue-hard, --max-conns, --max-conns-per-ip\)$"),
     usage("connect", ["--max=5", LOCAL], r"option '--max' is ambiguous \(--max-frame, --max-queue\)$"),
     usage("listen", ["--keep-open=yes", "0"], r"option '--keep-open' takes no value$"),
