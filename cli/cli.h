@@ -141,6 +141,12 @@ int cli_parse_addr_as(const char *cmd, const char *s, const char *shown,
  * resolve). */
 int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
                   char *const *shown, sk_addr *addrs, unsigned naddrs);
+/* Why a look-up of a failed with err, when -4/-6 or --source restricted
+ * it to a family the name has no address in: "localhost has no IPv6
+ * address (-6)", written into buf.  NULL when that is not why (the
+ * resolver's own words then say it). */
+const char *cli_net_family_problem(const cli_net *n, const sk_addr *a, int err,
+                                   char *buf, size_t size);
 /* The source to bind to, or NULL. */
 const struct sockaddr *cli_net_source(const cli_net *n);
 /* Whether err, from a connect, is the source address's fault (in use,

@@ -365,6 +365,28 @@ int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
   return 0;
 }
 
+const char *cli_net_family_problem(const cli_net *n, const sk_addr *a, int err,
+                                   char *buf, size_t size) {
+  struct sockaddr_storage sa;
+  sk_addr any = *a;
+  const char *v = a->family == AF_INET ? "IPv4" : "IPv6";
+
+  if (a->transport == SK_UNIX || a->family == AF_UNSPEC ||
+      (err != UV_EAI_NONAME && err != UV_EAI_ADDRFAMILY &&
+       err != UV_EAI_NODATA))
+    return NULL;
+  any.family = AF_UNSPEC;
+  if (sk_addr_resolve(&any, &sa) != 0)
+    return NULL; /* no address at all: the resolver's words say it */
+  if (n->family != 0)
+    snprintf(buf, size, "%s has no %s address (%s)", a->host, v,
+             family_flag(n->family));
+  else
+    snprintf(buf, size, "%s has no %s address (--source %s is %s)", a->host, v,
+             n->source_text != NULL ? n->source_text : "", v);
+  return buf;
+}
+
 const struct sockaddr *cli_net_source(const cli_net *n) {
   return n->source_text != NULL ? (const struct sockaddr *)&n->source_sa : NULL;
 }

@@ -84,6 +84,7 @@ typedef struct connect_job {
   cli_tls tls;
   sk_tls *tls_ctx;
   cli_net net;
+  sk_addr addr; /* the address connected to */
   sk_transport transport;
   /* stdio mode */
   const sk_service *svc;
@@ -162,6 +163,10 @@ static void end_run(connect_job *j, int status, int err) {
      * error_text names; any other failure's words come from the peer. */
     bool icmp = j->transport == SK_UDP && err == UV_ECONNREFUSED;
     const char *why = j->why[0] != '\0' && !icmp ? j->why : error_text(j, err);
+    char family[SK_ADDR_STRLEN + 64];
+    if (!j->opened && cli_net_family_problem(&j->net, &j->addr, err, family,
+                                             sizeof(family)) != NULL)
+      why = family;
     if (!j->opened && cli_net_source_failed(&j->net, err))
       cli_error("connect %s: --source %s: %s%s", j->where, j->net.source_text,
                 why, cli_net_source_hint(err));
@@ -665,6 +670,7 @@ int cli_connect(int argc, char **argv) {
   }
   cli_setup_process();
   sk_addr_format(&addr, j->where, sizeof(j->where));
+  j->addr = addr;
   j->transport = addr.transport;
   uv_loop_init(&j->loop);
   uv_signal_init(&j->loop, &j->sigint);

@@ -505,7 +505,9 @@ static int start_servers(listen_job *j, listen_opts *o) {
     err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
                           j->state, &j->servers[i].s);
     if (err) {
-      sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
+      if (cli_net_family_problem(&o->net, &o->addrs[i], err, why,
+                                 sizeof(why)) == NULL)
+        sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
       cli_error("listen %s: %s", where, why);
       return 1;
     }

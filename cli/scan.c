@@ -452,7 +452,11 @@ static uint64_t resolve(scan *s) {
 
     t->nips = sk_addr_resolve_all(&t->addr, &t->ips);
     if (t->nips < 0) {
-      cli_error("connect %s: %s", t->addr.host, sk_strerror(t->nips));
+      char why[SK_ADDR_STRLEN + 64];
+      if (cli_net_family_problem(s->o->net, &t->addr, t->nips, why,
+                                 sizeof(why)) == NULL)
+        snprintf(why, sizeof(why), "%s", sk_strerror(t->nips));
+      cli_error("connect %s: %s", t->addr.host, why);
       s->status = 1;
       continue;
     }
