@@ -70,14 +70,44 @@ static const char help[] =
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
 
+#define HELP_WIDTH 80     /* columns of a --help line, at most */
+#define SUMMARY_COLUMN 36 /* where a service's summary starts */
+
+/* Appends a service's line to list: its name, then its summary wrapped
+ * at word boundaries to HELP_WIDTH columns. */
+static size_t add_service(char *list, size_t size, size_t n,
+                          const sk_service *svc) {
+  const char *w = svc->summary;
+  size_t col = SUMMARY_COLUMN;
+
+  n += (size_t)snprintf(list + n, n < size ? size - n : 0, "%27s%-8s ", "",
+                        svc->name);
+  while (*w != '\0') {
+    size_t len = strcspn(w, " ");
+    bool first = col == SUMMARY_COLUMN;
+
+    if (!first && col + 1 + len > HELP_WIDTH) {
+      n += (size_t)snprintf(list + n, n < size ? size - n : 0, "\n%*s",
+                            SUMMARY_COLUMN, "");
+      col = SUMMARY_COLUMN;
+      first = true;
+    }
+    n += (size_t)snprintf(list + n, n < size ? size - n : 0, "%s%.*s",
+                          first ? "" : " ", (int)len, w);
+    col += len + (first ? 0 : 1);
+    w += len;
+    w += strspn(w, " ");
+  }
+  n += (size_t)snprintf(list + n, n < size ? size - n : 0, "\n");
+  return n;
+}
+
 static void print_help(void) {
-  char list[1024];
+  char list[2048];
   size_t n = 0;
 
   for (const sk_service *const *s = sk_service_list(); *s != NULL; s++)
-    n += (size_t)snprintf(list + n, sizeof(list) - n,
-                          "                           %-8s %s\n", (*s)->name,
-                          (*s)->summary);
+    n = add_service(list, sizeof(list), n, *s);
   printf(help, list, CLI_ACCESS_HELP);
 }
 

@@ -112,3 +112,15 @@ def test_connect_host_port_stdin(start_server):
     r = run_sockit(["connect", "127.0.0.1", str(srv.port)], input=b"bytes\n", timeout=10)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"bytes\n"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["help"], ["listen", "--help"],
+                                  ["connect", "--help"], ["bench", "--help"],
+                                  ["help", "listen"]], ids=" ".join)
+def test_help_fits_80_columns(argv):
+    """Every line of every help text fits a terminal of 80 columns,
+    the services' summaries included."""
+    r = run_sockit(argv, timeout=10)
+    assert r.returncode == 0, r.stderr
+    long_lines = [line for line in r.stdout.decode().splitlines() if len(line) > 80]
+    assert long_lines == [], long_lines
