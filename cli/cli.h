@@ -156,6 +156,12 @@ bool cli_net_source_failed(const cli_net *n, int err);
 /* What to add after such an error's text: "" or a hint in brackets. */
 const char *cli_net_source_hint(int err);
 
+/* HOST:PORT into buf (of size), the host in brackets when it is a bare
+ * IPv6 address ("::1", not "[::1]" nor "tcp://..."), as netcat's HOST
+ * PORT is written in sockit.  Returns whether it fit. */
+bool cli_join_host_port(char *buf, size_t size, const char *host,
+                        const char *port);
+
 /* An address to connect to: 0, or 2 after a usage message when it is
  * nothing one can connect to (port 0). */
 int cli_check_remote(const char *cmd, const sk_addr *a);

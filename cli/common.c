@@ -365,6 +365,15 @@ int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
   return 0;
 }
 
+bool cli_join_host_port(char *buf, size_t size, const char *host,
+                        const char *port) {
+  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
+            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
+  int n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
+
+  return n > 0 && (size_t)n < size;
+}
+
 const char *cli_net_family_problem(const cli_net *n, const sk_addr *a, int err,
                                    char *buf, size_t size) {
   struct sockaddr_storage sa;

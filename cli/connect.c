@@ -96,6 +96,7 @@ typedef struct connect_job {
   bool expect_set;
   uint64_t got;
   uint64_t timeout_ms;
+  char joined[SK_ADDR_STRLEN]; /* HOST PORT as HOST:PORT, or "" */
   /* -z mode (cli/scan.c) */
   bool scan;
   uint64_t scan_concurrency;
@@ -435,23 +436,31 @@ static int check_scan(connect_job *j) {
   return cli_common_apply(&j->c, SK_FRAME_RAW);
 }
 
-/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
- * address by itself (it has no port) and port is a port number.  connect
- * takes one address, so two such words can mean nothing else; when host
- * has its port already, the second word is an extra argument. */
-static bool host_port(const char *host, const char *port, char *buf,
-                      size_t size) {
-  size_t digits = strspn(port, "0123456789");
-  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
-            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
-  sk_addr a;
-  int n;
+/* Whether word can be the PORT of netcat's HOST PORT: a number (the
+ * address parser says when it is out of range), a service name, or with
+ * -z a port list. */
+static bool port_word(const char *word, bool scan) {
+  const char *chars = scan ? "0123456789,-" : "0123456789";
+  size_t n = strspn(word, chars);
 
-  if (digits == 0 || digits > 5 || port[digits] != '\0' ||
-      sk_addr_parse(&a, host) == 0)
+  if (n > 0 && word[n] == '\0')
+    return true;
+  n = strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789-_");
+  return n > 0 && word[n] == '\0' && strspn(word, "0123456789-_") < n;
+}
+
+/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
+ * address by itself (it has no port) and port can be one.  connect takes
+ * one address, so two such words can mean nothing else; when host has its
+ * port already, the second word is an extra argument. */
+static bool host_port(const char *host, const char *port, bool scan, char *buf,
+                      size_t size) {
+  sk_addr a;
+
+  if (!port_word(port, scan) || sk_addr_parse(&a, host) == 0)
     return false;
-  n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
-  return n > 0 && (size_t)n < size;
+  return cli_join_host_port(buf, size, host, port);
 }
 
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
@@ -476,7 +485,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  char joined[SK_ADDR_STRLEN] = "";
+  char *joined = j->joined;
   char *text;
   int opt, r;
 
@@ -544,6 +553,10 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       return cli_bad_option("connect", opt, argv, longs);
     }
   }
+  if (j->scan && optind + 2 == argc &&
+      host_port(argv[optind], argv[optind + 1], true, j->joined,
+                sizeof(j->joined)))
+    optind++; /* HOST PORTS, read as HOST:PORTS */
   if (j->scan)
     return check_scan(j);
   if (j->scan_concurrency_set)
@@ -551,7 +564,7 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (optind >= argc)
     return cli_usage_error("connect", "missing ADDRESS");
   if (optind + 2 == argc &&
-      host_port(argv[optind], argv[optind + 1], joined, sizeof(joined)))
+      host_port(argv[optind], argv[optind + 1], false, joined, SK_ADDR_STRLEN))
     optind++; /* netcat's HOST PORT, read as HOST:PORT */
   else if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
@@ -648,7 +661,9 @@ int cli_connect(int argc, char **argv) {
                                           ? j->idle_ms
                                           : j->timeout_ms,
                         .concurrency = j->scan_concurrency};
-    err = cli_scan(&so, argc - optind, argv + optind);
+    char *one = j->joined;
+    err = j->joined[0] != '\0' ? cli_scan(&so, 1, &one)
+                               : cli_scan(&so, argc - optind, argv + optind);
     free(j->sends);
     free(j);
     return err;

@@ -565,8 +565,11 @@ CASES = [
     # connect takes netcat's HOST PORT as HOST:PORT, but not a second word
     # after an address that has its port.
     usage("connect", [LOCAL, "2"], r"unexpected argument '2'$"),
-    usage("connect", ["localhost", "http"], r"unexpected argument 'http'$"),
+    usage("connect", ["localhost", "nosuchservice"], r"bad address 'localhost:nosuchservice': unknown tcp service"),
     usage("connect", ["localhost", "99999"], r"bad address 'localhost:99999': port out of range"),
+    usage("connect", ["localhost", "123456"], r"bad address 'localhost:123456': port out of range"),
+    usage("connect", ["-z", "localhost", "0"], r"bad ports in 'localhost:0': port 0 is out of range"),
+    usage("connect", ["-z", "localhost", "nosuchservice"], r"bad address 'localhost:nosuchservice': unknown tcp service"),
     # An option's value that reads --help is a value, not a request for help.
     usage("connect", ["--send", "--help", "--expect", "x", LOCAL], r"--expect: 'x' is not a number$"),
 ]

@@ -89,6 +89,28 @@ def test_connect_host_port_two_words(start_server, host):
     assert r.stdout == b"HI\n"
 
 
+def test_connect_host_port_two_words_service_name():
+    """HOST SERVICE is HOST:SERVICE: localhost http is port 80."""
+    r = run_sockit(["connect", "-v", "-f", "line", "--send", "x", "--timeout", "2",
+                    "localhost", "http"], timeout=10)
+    assert b"tcp://localhost:80" in r.stderr, r.stderr
+
+
+def test_scan_host_ports_two_words():
+    """-z takes netcat's HOST PORTS too."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    try:
+        r = run_sockit(["connect", "-z", "127.0.0.1", "%d,%d" % (port, port)], timeout=10)
+    finally:
+        lsock.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"127.0.0.1:%d open\n" % port
+
+
 def test_connect_host_port_two_words_ipv6(start_server):
     try:
         srv = start_server("-s", "upper", "-f", "line", "tcp://[::1]:0")
