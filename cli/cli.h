@@ -176,6 +176,13 @@ void cli_common_init(cli_common *c, const char *cmd);
  * length header, log level.  Returns 0, or 2 after a usage message. */
 int cli_common_apply(cli_common *c, sk_frame_mode default_mode);
 
+/* The framing against an address: 0, or 2 after a usage message when it
+ * is len framing over UDP (datagrams keep their own boundaries). */
+int cli_check_udp_framing(const cli_common *c, const sk_addr *a);
+/* -C/--crlf (crlf) against the framing: 0, or 2 after a usage message
+ * when the framing is len (its messages have no line ends). */
+int cli_check_crlf(const cli_common *c, bool crlf);
+
 /* Whether messages from peers printed to stdout are shown escaped:
  * stdout is a terminal, the framing is line or len, and --raw-output was
  * not given.  Raw framing, a pipe or a file get the bytes as they are. */
@@ -192,8 +199,8 @@ typedef struct cli_hexdump {
 } cli_hexdump;
 
 /* Opens path for the dump ("-": stderr; else created or truncated);
- * path NULL means no dump.  Returns 0, or 1 after a message naming the
- * file. */
+ * path NULL means no dump.  Returns 0; 2 after a usage message (an empty
+ * name); or 1 after a message naming the file. */
 int cli_hexdump_open(cli_hexdump *h, const char *cmd, const char *path);
 void cli_hexdump_tap(sk_peer *p, sk_tap_dir dir, uint64_t offset,
                      const char *data, size_t len, void *arg);

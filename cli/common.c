@@ -515,6 +515,24 @@ int cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   return 0;
 }
 
+int cli_check_udp_framing(const cli_common *c, const sk_addr *a) {
+  if (a->transport == SK_UDP && c->framing.mode == SK_FRAME_LEN)
+    return cli_usage_error(c->cmd,
+                           "-f %s cannot be used over UDP: datagrams keep "
+                           "their own boundaries (use raw or line)",
+                           c->framing_text);
+  return 0;
+}
+
+int cli_check_crlf(const cli_common *c, bool crlf) {
+  if (crlf && c->framing.mode == SK_FRAME_LEN)
+    return cli_usage_error(c->cmd,
+                           "-C/--crlf needs raw or line framing: -f %s "
+                           "messages have no line ends",
+                           c->framing_text);
+  return 0;
+}
+
 bool cli_escape_output(const cli_common *c) {
   return !c->raw_output && c->framing.mode != SK_FRAME_RAW &&
          isatty(STDOUT_FILENO);

@@ -532,9 +532,6 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       j->crlf = true;
       break;
     case 'x':
-      if (optarg[0] == '\0')
-        return cli_usage_error("connect", "--hexdump: empty file name (- for "
-                                          "stderr)");
       j->hexdump_path = optarg;
       break;
     case 'z':
@@ -582,19 +579,13 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (cli_common_apply(&j->c, SK_FRAME_RAW))
     return EXIT_USAGE;
   j->escape = cli_escape_output(&j->c);
-  if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("connect",
-                           "-f %s cannot be used over UDP: datagrams keep "
-                           "their own boundaries (use raw or line)",
-                           j->c.framing_text);
+  if (cli_check_udp_framing(&j->c, addr))
+    return EXIT_USAGE;
   if (j->crlf && j->nsend > 0)
     return cli_usage_error("connect", "-C/--crlf converts stdin's line ends: "
                                       "it does not apply to --send");
-  if (j->crlf && j->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("connect",
-                           "-C/--crlf needs raw or line framing: -f %s "
-                           "messages have no line ends",
-                           j->c.framing_text);
+  if (cli_check_crlf(&j->c, j->crlf))
+    return EXIT_USAGE;
   return check_sends(j);
 }
 
@@ -673,10 +664,13 @@ int cli_connect(int argc, char **argv) {
     free(j);
     return err < 0 ? 0 : err;
   }
-  err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
-  if (err == 0 && cli_hexdump_open(&j->hexdump, "connect", j->hexdump_path))
-    err = 1;
+  /* The dump first: an empty -x name is a usage error, said before
+   * --insecure's warning. */
+  err = cli_hexdump_open(&j->hexdump, "connect", j->hexdump_path);
+  if (err == 0)
+    err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
   if (err) {
+    cli_hexdump_close(&j->hexdump, "connect");
     if (j->tls_ctx != NULL)
       sk_tls_unref(j->tls_ctx);
     free(j->sends);

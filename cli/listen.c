@@ -330,9 +330,6 @@ static int parse(listen_opts *o, int argc, char **argv) {
       o->crlf = true;
       break;
     case 'x':
-      if (optarg[0] == '\0')
-        return cli_usage_error("listen", "--hexdump: empty file name (- for "
-                                         "stderr)");
       o->hexdump_path = optarg;
       break;
     case OPT_MAX_CONNS:
@@ -393,11 +390,8 @@ static int check_addr(listen_opts *o, const sk_addr *addr) {
       addr->transport != SK_UDP)
     return cli_usage_error("listen", "-s chat needs -f line or len: raw "
                                      "data has no lines to relay");
-  if (addr->transport == SK_UDP && o->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("listen",
-                           "-f %s cannot be used over UDP: datagrams keep "
-                           "their own boundaries (use raw or line)",
-                           o->c.framing_text);
+  if (cli_check_udp_framing(&o->c, addr))
+    return EXIT_USAGE;
   if (o->backlog_set && addr->transport == SK_UDP)
     return cli_usage_error("listen", "--backlog applies to TCP and Unix "
                                      "sockets: UDP has no queue of "
@@ -475,11 +469,8 @@ static int check(listen_opts *o, const sk_service **svc) {
     return cli_usage_error("listen", "-x/--hexdump applies to -s stdio only");
   if (cli_common_apply(&o->c, (*svc)->default_mode))
     return EXIT_USAGE;
-  if (o->crlf && o->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("listen",
-                           "-C/--crlf needs raw or line framing: -f %s "
-                           "messages have no line ends",
-                           o->c.framing_text);
+  if (cli_check_crlf(&o->c, o->crlf))
+    return EXIT_USAGE;
   for (unsigned i = 0; i < o->naddrs; i++)
     if (check_addr(o, &o->addrs[i]))
       return EXIT_USAGE;
@@ -599,11 +590,14 @@ int cli_listen(int argc, char **argv) {
   if (err == 0)
     err =
         cli_access_build(&o.access, "listen", false, o.c.verbosity, &o.so.acl);
+  /* Before the TLS context: a self-signed certificate's line would come
+   * before an empty -x name's usage message. */
+  if (err == 0)
+    err = cli_hexdump_open(&dump, "listen", o.hexdump_path);
   if (err == 0)
     err = make_tls(&o);
-  if (err == 0 && cli_hexdump_open(&dump, "listen", o.hexdump_path))
-    err = 1;
   if (err) {
+    cli_hexdump_close(&dump, "listen");
     opts_free(&o);
     cli_access_free(&o.access);
     return err < 0 ? 0 : err;

@@ -242,7 +242,10 @@ static void add(char *buf, size_t size, const char *fmt, const char *a,
 /* HOST:PORT, in brackets for an IPv6 host. */
 static void add_hostport(char *buf, size_t size, const char *host,
                          const char *port) {
-  add(buf, size, strchr(host, ':') != NULL ? "[%s]:%s" : "%s:%s", host, port);
+  char hp[SK_ADDR_STRLEN];
+
+  if (cli_join_host_port(hp, sizeof(hp), host, port))
+    add(buf, size, "%s%s", hp, NULL);
 }
 
 static void add_address(char *buf, size_t size, const nc_line *l,

@@ -473,6 +473,9 @@ CASES = [
     usage("connect", ["--crlf=1", LOCAL], r"option '--crlf' takes no value$"),
     usage("connect", ["-x", "", LOCAL], r"--hexdump: empty file name \(- for stderr\)$"),
     usage("listen", ["-x", "", "0"], r"--hexdump: empty file name \(- for stderr\)$"),
+    # Said before a self-signed certificate is made, or --insecure warns.
+    usage("listen", ["-x", "", "tls://127.0.0.1:0"], r"--hexdump: empty file name \(- for stderr\)$"),
+    usage("connect", ["--insecure", "-x", "", "tls://127.0.0.1:1"], r"--hexdump: empty file name \(- for stderr\)$"),
     usage("listen", ["-C", "-s", "echo", "0"], r"-C/--crlf applies to -s stdio only"),
     usage("listen", ["--crlf", "-s", "discard", "0"], r"-C/--crlf applies to -s stdio only"),
     usage("listen", ["-x", "-", "-s", "echo", "0"], r"-x/--hexdump applies to -s stdio only$"),
