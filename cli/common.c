@@ -144,10 +144,10 @@ bool cli_wants_help(int argc, char **argv, const char *shorts,
   return help;
 }
 
-/* Parses the decimal digits at the start of s; rejects signs and blanks.
- * A number past UINT64_MAX saturates there, so that the callers, whose
+/* Parses the decimal digits at the start of s into *out and points *end
+ * past them; rejects signs and blanks (-1 when there are no digits).  A
+ * number past UINT64_MAX saturates there, so that the callers, whose
  * bounds are all lower, call it out of range rather than not a number. */
-/* The digits at the start of s; -1 when there are none. */
 static int parse_u64(const char *s, uint64_t *out, const char **end) {
   size_t n = sk_parse_u64(s, strlen(s), out);
 

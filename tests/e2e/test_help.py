@@ -146,3 +146,40 @@ def test_help_fits_80_columns(argv):
     assert r.returncode == 0, r.stderr
     long_lines = [line for line in r.stdout.decode().splitlines() if len(line) > 80]
     assert long_lines == [], long_lines
+
+
+def _man():
+    import os
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "sockit.1")
+    with open(path, encoding="utf-8") as f:
+        return f.read().replace("\\-", "-")
+
+
+def _synopsis(man, cmd):
+    import re
+    for block in re.findall(r"^\.SY sockit\n(.*?)^\.YS", man, re.S | re.M):
+        if block.startswith(".B %s\n" % cmd) and "-z" not in block.splitlines()[1]:
+            return block
+    raise AssertionError("no SYNOPSIS for %s" % cmd)
+
+
+@pytest.mark.parametrize("cmd", ["listen", "connect", "bench"])
+def test_man_page_lists_every_option_of_help(cmd):
+    """Every option `sockit CMD --help` names is in the man page's options
+    of CMD, -h/--help included; bench's SYNOPSIS names its options too."""
+    import re
+    man = _man()
+    section = man.split(".SS Options of sockit %s" % cmd, 1)[1].split("\n.S", 1)[0]
+    text = run_sockit([cmd, "--help"], timeout=10).stdout.decode()
+    longs = set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", text, re.M))
+    assert "--help" in longs
+    missing = sorted(o for o in longs if o not in section)
+    assert missing == [], missing
+    if cmd == "bench":
+        synopsis = _synopsis(man, "bench")
+        tls = {"--ca", "--pin", "--insecure", "--cert", "--key", "--alpn"}
+        absent = sorted(o for o in longs - tls - {"--help", "--ipv4", "--ipv6", "--quiet",
+                                                  "--conns", "--pipeline", "--size",
+                                                  "--framing", "--duration", "--requests"}
+                        if o not in synopsis)
+        assert absent == [] and "TLS options" in synopsis, (absent, synopsis)
