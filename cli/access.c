@@ -179,13 +179,12 @@ static int add_file(build_ctx *b, sk_acl *acl, const cli_rule *r) {
     entry = entry_of(line);
     if (entry[0] == '\0')
       continue;
+    snprintf(where, sizeof(where), "%s:%u", r->text, lineno);
     if (strcspn(entry, " \t") != strlen(entry)) {
-      snprintf(where, sizeof(where), "%s:%u:", r->text, lineno);
       report(b, "%s '%s': one network a line", where, entry);
       rc = -1;
       break;
     }
-    snprintf(where, sizeof(where), "%s:%u", r->text, lineno);
     rc = add_entry(b, acl, r->action, where, entry);
   }
   if (rc == 0 && ferror(f)) {

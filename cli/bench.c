@@ -205,7 +205,7 @@ static int parse(bench_cli *b, int argc, char **argv) {
   if (cli_parse_addr("bench", argv[optind], &b->net, &b->lg.addr) ||
       cli_check_remote("bench", &b->lg.addr))
     return EXIT_USAGE;
-  return cli_net_apply(&b->net, "bench", &argv[optind], &b->lg.addr, 1);
+  return cli_net_apply(&b->net, "bench", &argv[optind], NULL, &b->lg.addr, 1);
 }
 
 /* Checks that the options fit together. */

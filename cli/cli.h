@@ -47,11 +47,14 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
 bool cli_wants_help(int argc, char **argv, const char *shorts,
                     const struct option *longs);
 
-/* "Did you mean ...?" (cli/suggest.c): the name nearest to a mistyped
- * word, case aside -- at most one edit away for a word of five letters
- * or fewer, two for a longer one (a transposed pair is one edit), else
- * the one name the word begins (of two letters or more).  Feed the names
- * with cli_suggest_add; the result is one of them, or NULL. */
+/* "Did you mean ...?" (cli/suggest.c): case aside, the one name the
+ * word begins (a word of two letters or more), else the longest name
+ * (of two letters or more) that begins the word ("key" for "key-file"),
+ * else the nearest name -- at most one edit away for a word of five
+ * letters or fewer, two for a longer one (a transposed pair is one
+ * edit).  A name that is the word with "in", "no-" or "un" in front is
+ * never the answer: it means the opposite.  Feed the names with
+ * cli_suggest_add; the result is one of them, or NULL. */
 typedef struct cli_suggest {
   const char *word;
   size_t len;
@@ -60,6 +63,7 @@ typedef struct cli_suggest {
   unsigned best_d;
   const char *prefixed; /* the first name that word begins */
   unsigned nprefixed;
+  const char *head; /* the longest name that begins word */
 } cli_suggest;
 
 void cli_suggest_init(cli_suggest *s, const char *word, size_t len);
@@ -73,10 +77,12 @@ const char *cli_suggest_one(const char *word, const char *const *names);
  * and, when nc would understand it, returns 2 after one usage line giving
  * sockit's spelling of it ("sockit: -l is netcat's; sockit spells it
  * 'sockit listen 8000'"); else 0, having printed nothing.
- * cli_netcat_letter is a note for an unknown short option of cmd that
- * netcat users type (-l, -p, -u, -U, -e, -c), or NULL. */
+ * cli_netcat_note is a note for an option unknown to cmd (listen,
+ * connect) that netcat users type, the n bytes of word ("-l", "--ssl"):
+ * "netcat's -l: sockit listen listens already", in a static buffer
+ * valid until the next call; or NULL. */
 int cli_netcat_hint(int argc, char **argv);
-const char *cli_netcat_letter(const char *cmd, int letter);
+const char *cli_netcat_note(const char *cmd, const char *word, size_t n);
 
 /* Prints "sockit: message" to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -122,14 +128,25 @@ int cli_net_option(cli_net *n, const char *cmd, int opt, const char *arg);
  * message naming the problem. */
 int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
                    sk_addr *out);
-/* Checks -4/-6 and --source against the addresses (texts as given, addrs
- * as parsed): -4/-6 need an IP address among them, --source one TCP, TLS
- * or UDP address.  The source is parsed and resolved, and the address is
- * parsed again restricted to the source's family.  Returns 0; 2 after a
- * usage message; 1 after a runtime one (a source name that does not
+/* The same, naming shown instead of s in its messages (a scan target,
+ * whose port list is parsed as one stand-in port). */
+int cli_parse_addr_as(const char *cmd, const char *s, const char *shown,
+                      const cli_net *n, sk_addr *out);
+/* Checks -4/-6 and --source against the addresses (texts as parsed,
+ * shown as messages name them -- NULL: the texts -- and addrs as
+ * parsed): -4/-6 need an IP address among them, --source TCP, TLS or UDP
+ * addresses only.  The source is parsed and resolved, and the addresses
+ * are parsed again restricted to the source's family.  Returns 0; 2 after
+ * a usage message; 1 after a runtime one (a source name that does not
  * resolve). */
 int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
-                  sk_addr *addrs, unsigned naddrs);
+                  char *const *shown, sk_addr *addrs, unsigned naddrs);
+/* Why a look-up of a failed with err, when -4/-6 or --source restricted
+ * it to a family the name has no address in: "localhost has no IPv6
+ * address (-6)", written into buf.  NULL when that is not why (the
+ * resolver's own words then say it). */
+const char *cli_net_family_problem(const cli_net *n, const sk_addr *a, int err,
+                                   char *buf, size_t size);
 /* The source to bind to, or NULL. */
 const struct sockaddr *cli_net_source(const cli_net *n);
 /* Whether err, from a connect, is the source address's fault (in use,
@@ -138,6 +155,12 @@ const struct sockaddr *cli_net_source(const cli_net *n);
 bool cli_net_source_failed(const cli_net *n, int err);
 /* What to add after such an error's text: "" or a hint in brackets. */
 const char *cli_net_source_hint(int err);
+
+/* HOST:PORT into buf (of size), the host in brackets when it is a bare
+ * IPv6 address ("::1", not "[::1]" nor "tcp://..."), as netcat's HOST
+ * PORT is written in sockit.  Returns whether it fit. */
+bool cli_join_host_port(char *buf, size_t size, const char *host,
+                        const char *port);
 
 /* An address to connect to: 0, or 2 after a usage message when it is
  * nothing one can connect to (port 0). */
@@ -152,6 +175,13 @@ void cli_common_init(cli_common *c, const char *cmd);
 /* Applies the common options: framing default, max-frame fitted to the
  * length header, log level.  Returns 0, or 2 after a usage message. */
 int cli_common_apply(cli_common *c, sk_frame_mode default_mode);
+
+/* The framing against an address: 0, or 2 after a usage message when it
+ * is len framing over UDP (datagrams keep their own boundaries). */
+int cli_check_udp_framing(const cli_common *c, const sk_addr *a);
+/* -C/--crlf (crlf) against the framing: 0, or 2 after a usage message
+ * when the framing is len (its messages have no line ends). */
+int cli_check_crlf(const cli_common *c, bool crlf);
 
 /* Whether messages from peers printed to stdout are shown escaped:
  * stdout is a terminal, the framing is line or len, and --raw-output was
@@ -170,8 +200,8 @@ typedef struct cli_hexdump {
 } cli_hexdump;
 
 /* Opens path for the dump ("-": stderr; else created or truncated);
- * path NULL means no dump.  Returns 0, or 1 after a message naming the
- * file. */
+ * path NULL means no dump.  Returns 0; 2 after a usage message (an empty
+ * name); or 1 after a message naming the file. */
 int cli_hexdump_open(cli_hexdump *h, const char *cmd, const char *path);
 void cli_hexdump_tap(sk_peer *p, sk_tap_dir dir, uint64_t offset,
                      const char *data, size_t len, void *arg);
@@ -325,6 +355,7 @@ int cli_tls_make(cli_tls *t, const char *cmd, bool server, bool any_tls,
 typedef struct cli_scan_opts {
   const cli_common *c;  /* -v, -q */
   cli_tls *tls;         /* the TLS options, for tls:// addresses */
+  cli_net *net;         /* -4, -6 and --source */
   uint64_t timeout_ms;  /* --timeout: each port's connect (0: none) */
   uint64_t concurrency; /* --scan-concurrency: attempts at once */
 } cli_scan_opts;

@@ -2,6 +2,7 @@
  * messages that name the bad value. */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -88,7 +89,7 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   size_t n;
 
   if (strncmp(last, "--", 2) != 0 && optopt > 0 && optopt <= 255) {
-    const char *nc = cli_netcat_letter(cmd, optopt);
+    const char *nc = cli_netcat_note(cmd, shortopt, 2);
     if (opt == ':')
       return cli_usage_error(cmd, "option '%s' needs a value", shortopt);
     if (nc != NULL)
@@ -111,6 +112,9 @@ int cli_bad_option(const char *cmd, int opt, char **argv,
   if (long_matches(longs, name, n, matches, sizeof(matches)) > 1)
     return cli_usage_error(cmd, "option '--%.*s' is ambiguous (%s)", (int)n,
                            name, matches);
+  if ((near = cli_netcat_note(cmd, last, n + 2)) != NULL)
+    return cli_usage_error(cmd, "unknown option '--%.*s' (%s)", (int)n, name,
+                           near);
   if ((near = long_nearest(longs, name, n)) != NULL)
     return cli_usage_error(cmd,
                            "unknown option '--%.*s' (did you mean '--%s'?)",
@@ -140,10 +144,10 @@ bool cli_wants_help(int argc, char **argv, const char *shorts,
   return help;
 }
 
-/* Parses the decimal digits at the start of s; rejects signs and blanks.
- * A number past UINT64_MAX saturates there, so that the callers, whose
+/* Parses the decimal digits at the start of s into *out and points *end
+ * past them; rejects signs and blanks (-1 when there are no digits).  A
+ * number past UINT64_MAX saturates there, so that the callers, whose
  * bounds are all lower, call it out of range rather than not a number. */
-/* The digits at the start of s; -1 when there are none. */
 static int parse_u64(const char *s, uint64_t *out, const char **end) {
   size_t n = sk_parse_u64(s, strlen(s), out);
 
@@ -272,29 +276,44 @@ static const char *other_family(const char *s, unsigned flags,
   return family == SK_ADDR_IPV4 ? "an IPv6 address" : "an IPv4 address";
 }
 
-int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
-                   sk_addr *out) {
+int cli_parse_addr_as(const char *cmd, const char *s, const char *shown,
+                      const cli_net *n, sk_addr *out) {
   const char *why = NULL, *other;
 
   if (sk_addr_parse_ex(out, s, n->family, &why) == 0)
     return 0;
   if ((other = other_family(s, 0, n->family)) != NULL)
-    return cli_usage_error(cmd, "%s: '%s' is %s", family_flag(n->family), s,
+    return cli_usage_error(cmd, "%s: '%s' is %s", family_flag(n->family), shown,
                            other);
-  return cli_usage_error(cmd, "bad address '%s': %s", s, why);
+  return cli_usage_error(cmd, "bad address '%s': %s", shown, why);
+}
+
+int cli_parse_addr(const char *cmd, const char *s, const cli_net *n,
+                   sk_addr *out) {
+  return cli_parse_addr_as(cmd, s, s, n, out);
 }
 
 static bool is_ip(const sk_addr *a) {
   return a->transport != SK_UNIX;
 }
 
-/* Parses and resolves --source. */
-static int parse_source(cli_net *n, const char *cmd) {
+/* The family an empty --source host (":PORT", any address) stands for:
+ * -4/-6's, else an IPv6 target literal's, else IPv4 (0.0.0.0). */
+static unsigned any_family(const cli_net *n, const sk_addr *target) {
+  struct in6_addr v6;
+
+  if (n->family != 0 || n->source_text[0] != ':')
+    return n->family;
+  return inet_pton(AF_INET6, target->host, &v6) == 1 ? SK_ADDR_IPV6 : 0;
+}
+
+/* Parses and resolves --source, for connecting to target. */
+static int parse_source(cli_net *n, const char *cmd, const sk_addr *target) {
   const char *why = NULL, *other;
   int err;
 
-  if (sk_addr_parse_ex(&n->source, n->source_text, n->family | SK_ADDR_LOCAL,
-                       &why) != 0) {
+  if (sk_addr_parse_ex(&n->source, n->source_text,
+                       any_family(n, target) | SK_ADDR_LOCAL, &why) != 0) {
     other = other_family(n->source_text, SK_ADDR_LOCAL, n->family);
     if (other != NULL)
       return cli_usage_error(cmd, "%s: --source '%s' is %s",
@@ -310,36 +329,71 @@ static int parse_source(cli_net *n, const char *cmd) {
 }
 
 int cli_net_apply(cli_net *n, const char *cmd, char *const *texts,
-                  sk_addr *addrs, unsigned naddrs) {
+                  char *const *shown, sk_addr *addrs, unsigned naddrs) {
   unsigned i, flags;
   int err;
 
+  if (shown == NULL)
+    shown = texts;
   for (i = 0; i < naddrs && !is_ip(&addrs[i]); i++)
     ;
   if (n->family != 0 && i == naddrs)
     return cli_usage_error(cmd,
                            "%s applies to host names and IP addresses: "
                            "'%s' has none",
-                           family_flag(n->family), texts[0]);
+                           family_flag(n->family), shown[0]);
   if (n->source_text == NULL)
     return 0;
-  if (!is_ip(&addrs[0]))
-    return cli_usage_error(cmd,
-                           "--source applies to TCP, TLS and UDP: a Unix "
-                           "socket ('%s') has no source address",
-                           texts[0]);
-  err = parse_source(n, cmd);
+  for (i = 0; i < naddrs; i++)
+    if (!is_ip(&addrs[i]))
+      return cli_usage_error(cmd,
+                             "--source applies to TCP, TLS and UDP: a Unix "
+                             "socket ('%s') has no source address",
+                             shown[i]);
+  err = parse_source(n, cmd, &addrs[0]);
   if (err)
     return err;
   /* A name the source's family cannot reach would only fail later, with
-   * less to say: resolve the address in that family only. */
+   * less to say: resolve the addresses in that family only. */
   flags = n->source_sa.ss_family == AF_INET ? SK_ADDR_IPV4 : SK_ADDR_IPV6;
-  if (sk_addr_parse_ex(&addrs[0], texts[0], flags, NULL) != 0)
-    return cli_usage_error(cmd, "--source %s is %s, but '%s' is %s",
-                           n->source_text,
-                           flags == SK_ADDR_IPV4 ? "IPv4" : "IPv6", texts[0],
-                           flags == SK_ADDR_IPV4 ? "IPv6" : "IPv4");
+  for (i = 0; i < naddrs; i++)
+    if (sk_addr_parse_ex(&addrs[i], texts[i], flags, NULL) != 0)
+      return cli_usage_error(cmd, "--source %s is %s, but '%s' is %s",
+                             n->source_text,
+                             flags == SK_ADDR_IPV4 ? "IPv4" : "IPv6", shown[i],
+                             flags == SK_ADDR_IPV4 ? "IPv6" : "IPv4");
   return 0;
+}
+
+bool cli_join_host_port(char *buf, size_t size, const char *host,
+                        const char *port) {
+  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
+            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
+  int n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
+
+  return n > 0 && (size_t)n < size;
+}
+
+const char *cli_net_family_problem(const cli_net *n, const sk_addr *a, int err,
+                                   char *buf, size_t size) {
+  struct sockaddr_storage sa;
+  sk_addr any = *a;
+  const char *v = a->family == AF_INET ? "IPv4" : "IPv6";
+
+  if (a->transport == SK_UNIX || a->family == AF_UNSPEC ||
+      (err != UV_EAI_NONAME && err != UV_EAI_ADDRFAMILY &&
+       err != UV_EAI_NODATA))
+    return NULL;
+  any.family = AF_UNSPEC;
+  if (sk_addr_resolve(&any, &sa) != 0)
+    return NULL; /* no address at all: the resolver's words say it */
+  if (n->family != 0)
+    snprintf(buf, size, "%s has no %s address (%s)", a->host, v,
+             family_flag(n->family));
+  else
+    snprintf(buf, size, "%s has no %s address (--source %s is %s)", a->host, v,
+             n->source_text != NULL ? n->source_text : "", v);
+  return buf;
 }
 
 const struct sockaddr *cli_net_source(const cli_net *n) {
@@ -458,6 +512,24 @@ int cli_common_apply(cli_common *c, sk_frame_mode default_mode) {
   else if (c->verbosity > 1)
     level = SK_LOG_DEBUG;
   sk_log_set(log_line, level, NULL);
+  return 0;
+}
+
+int cli_check_udp_framing(const cli_common *c, const sk_addr *a) {
+  if (a->transport == SK_UDP && c->framing.mode == SK_FRAME_LEN)
+    return cli_usage_error(c->cmd,
+                           "-f %s cannot be used over UDP: datagrams keep "
+                           "their own boundaries (use raw or line)",
+                           c->framing_text);
+  return 0;
+}
+
+int cli_check_crlf(const cli_common *c, bool crlf) {
+  if (crlf && c->framing.mode == SK_FRAME_LEN)
+    return cli_usage_error(c->cmd,
+                           "-C/--crlf needs raw or line framing: -f %s "
+                           "messages have no line ends",
+                           c->framing_text);
   return 0;
 }
 

@@ -48,7 +48,8 @@ static const char help[] =
     "  -w, --idle-timeout S   exit 1 once nothing was received or sent for\n"
     "                         S seconds (a line or len message counts when\n"
     "                         whole); without --timeout it bounds the\n"
-    "                         connect too, as netcat's -w does (0: never)\n"
+    "                         connect too, as netcat's -w does (0: never;\n"
+    "                         -z: each port's connect)\n"
     "  -C, --crlf             send stdin's line ends as CRLF: raw, each LF\n"
     "                         not after a CR becomes CRLF; line framing,\n"
     "                         each line ends with CRLF\n"
@@ -83,6 +84,7 @@ typedef struct connect_job {
   cli_tls tls;
   sk_tls *tls_ctx;
   cli_net net;
+  sk_addr addr; /* the address connected to */
   sk_transport transport;
   /* stdio mode */
   const sk_service *svc;
@@ -94,6 +96,7 @@ typedef struct connect_job {
   bool expect_set;
   uint64_t got;
   uint64_t timeout_ms;
+  char joined[SK_ADDR_STRLEN]; /* HOST PORT as HOST:PORT, or "" */
   /* -z mode (cli/scan.c) */
   bool scan;
   uint64_t scan_concurrency;
@@ -161,6 +164,10 @@ static void end_run(connect_job *j, int status, int err) {
      * error_text names; any other failure's words come from the peer. */
     bool icmp = j->transport == SK_UDP && err == UV_ECONNREFUSED;
     const char *why = j->why[0] != '\0' && !icmp ? j->why : error_text(j, err);
+    char family[SK_ADDR_STRLEN + 64];
+    if (!j->opened && cli_net_family_problem(&j->net, &j->addr, err, family,
+                                             sizeof(family)) != NULL)
+      why = family;
     if (!j->opened && cli_net_source_failed(&j->net, err))
       cli_error("connect %s: --source %s: %s%s", j->where, j->net.source_text,
                 why, cli_net_source_hint(err));
@@ -395,34 +402,65 @@ static int check_sends(const connect_job *j) {
   return 0;
 }
 
-/* -z connects and closes: the options of a conversation have no place. */
-static int check_scan(connect_job *j) {
+/* The first option given that shapes a conversation, or NULL. */
+static const char *conversation_option(const connect_job *j) {
   if (j->nsend > 0)
-    return cli_usage_error("connect", "--send cannot be used with -z (a "
-                                      "scan sends nothing)");
+    return "--send";
   if (j->expect_set)
-    return cli_usage_error("connect", "--expect cannot be used with -z (a "
-                                      "scan reads nothing)");
+    return "--expect";
+  if (j->hexdump_path != NULL)
+    return "-x/--hexdump";
+  if (j->crlf)
+    return "-C/--crlf";
+  if (j->c.framing_text != NULL)
+    return "-f/--framing";
+  if (j->c.raw_output)
+    return "--raw-output";
+  if (j->c.max_frame_text != NULL)
+    return "--max-frame";
+  if (j->c.max_queue_text != NULL)
+    return "--max-queue";
+  return NULL;
+}
+
+/* -z connects and closes: the options of a conversation have no place,
+ * and saying so beats a scan that ignores them. */
+static int check_scan(connect_job *j) {
+  const char *opt = conversation_option(j);
+
+  if (opt != NULL)
+    return cli_usage_error("connect",
+                           "%s cannot be used with -z (a scan connects and "
+                           "closes: it sends and reads nothing)",
+                           opt);
   return cli_common_apply(&j->c, SK_FRAME_RAW);
 }
 
-/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
- * address by itself (it has no port) and port is a port number.  connect
- * takes one address, so two such words can mean nothing else; when host
- * has its port already, the second word is an extra argument. */
-static bool host_port(const char *host, const char *port, char *buf,
-                      size_t size) {
-  size_t digits = strspn(port, "0123456789");
-  bool v6 = strchr(host, ':') != NULL && strchr(host, '[') == NULL &&
-            strstr(host, "://") == NULL && strncmp(host, "unix:", 5) != 0;
-  sk_addr a;
-  int n;
+/* Whether word can be the PORT of netcat's HOST PORT: a number (the
+ * address parser says when it is out of range), a service name, or with
+ * -z a port list. */
+static bool port_word(const char *word, bool scan) {
+  const char *chars = scan ? "0123456789,-" : "0123456789";
+  size_t n = strspn(word, chars);
 
-  if (digits == 0 || digits > 5 || port[digits] != '\0' ||
-      sk_addr_parse(&a, host) == 0)
+  if (n > 0 && word[n] == '\0')
+    return true;
+  n = strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                   "0123456789-_");
+  return n > 0 && word[n] == '\0' && strspn(word, "0123456789-_") < n;
+}
+
+/* netcat's `connect HOST PORT`: HOST:PORT into buf, when host is no
+ * address by itself (it has no port) and port can be one.  connect takes
+ * one address, so two such words can mean nothing else; when host has its
+ * port already, the second word is an extra argument. */
+static bool host_port(const char *host, const char *port, bool scan, char *buf,
+                      size_t size) {
+  sk_addr a;
+
+  if (!port_word(port, scan) || sk_addr_parse(&a, host) == 0)
     return false;
-  n = snprintf(buf, size, v6 ? "[%s]:%s" : "%s:%s", host, port);
-  return n > 0 && (size_t)n < size;
+  return cli_join_host_port(buf, size, host, port);
 }
 
 static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
@@ -447,7 +485,8 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
-  char joined[SK_ADDR_STRLEN] = "";
+  char *joined = j->joined;
+  char *text;
   int opt, r;
 
   cli_common_init(&j->c, "connect");
@@ -493,9 +532,6 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       j->crlf = true;
       break;
     case 'x':
-      if (optarg[0] == '\0')
-        return cli_usage_error("connect", "--hexdump: empty file name (- for "
-                                          "stderr)");
       j->hexdump_path = optarg;
       break;
     case 'z':
@@ -514,6 +550,10 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
       return cli_bad_option("connect", opt, argv, longs);
     }
   }
+  if (j->scan && optind + 2 == argc &&
+      host_port(argv[optind], argv[optind + 1], true, j->joined,
+                sizeof(j->joined)))
+    optind++; /* HOST PORTS, read as HOST:PORTS */
   if (j->scan)
     return check_scan(j);
   if (j->scan_concurrency_set)
@@ -521,16 +561,16 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (optind >= argc)
     return cli_usage_error("connect", "missing ADDRESS");
   if (optind + 2 == argc &&
-      host_port(argv[optind], argv[optind + 1], joined, sizeof(joined)))
+      host_port(argv[optind], argv[optind + 1], false, joined, SK_ADDR_STRLEN))
     optind++; /* netcat's HOST PORT, read as HOST:PORT */
   else if (optind + 1 < argc)
     return cli_usage_error("connect", "unexpected argument '%s'",
                            argv[optind + 1]);
-  if (cli_parse_addr("connect", joined[0] != '\0' ? joined : argv[optind],
-                     &j->net, addr) ||
+  text = joined[0] != '\0' ? joined : argv[optind];
+  if (cli_parse_addr("connect", text, &j->net, addr) ||
       cli_check_remote("connect", addr))
     return EXIT_USAGE;
-  if ((r = cli_net_apply(&j->net, "connect", &argv[optind], addr, 1)) != 0)
+  if ((r = cli_net_apply(&j->net, "connect", &text, NULL, addr, 1)) != 0)
     return r;
   if (j->expect_set && j->nsend == 0)
     return cli_usage_error("connect", "--expect needs --send");
@@ -539,19 +579,13 @@ static int parse(connect_job *j, int argc, char **argv, sk_addr *addr) {
   if (cli_common_apply(&j->c, SK_FRAME_RAW))
     return EXIT_USAGE;
   j->escape = cli_escape_output(&j->c);
-  if (addr->transport == SK_UDP && j->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("connect",
-                           "-f %s cannot be used over UDP: datagrams keep "
-                           "their own boundaries (use raw or line)",
-                           j->c.framing_text);
+  if (cli_check_udp_framing(&j->c, addr))
+    return EXIT_USAGE;
   if (j->crlf && j->nsend > 0)
     return cli_usage_error("connect", "-C/--crlf converts stdin's line ends: "
                                       "it does not apply to --send");
-  if (j->crlf && j->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("connect",
-                           "-C/--crlf needs raw or line framing: -f %s "
-                           "messages have no line ends",
-                           j->c.framing_text);
+  if (cli_check_crlf(&j->c, j->crlf))
+    return EXIT_USAGE;
   return check_sends(j);
 }
 
@@ -610,11 +644,17 @@ int cli_connect(int argc, char **argv) {
     return 1;
   err = parse(j, argc, argv, &addr);
   if (err == 0 && j->scan) {
+    /* netcat's -zw: -w bounds each port's connect, unless --timeout. */
     cli_scan_opts so = {.c = &j->c,
                         .tls = &j->tls,
-                        .timeout_ms = j->timeout_ms,
+                        .net = &j->net,
+                        .timeout_ms = j->idle_ms > 0 && !j->timeout_set
+                                          ? j->idle_ms
+                                          : j->timeout_ms,
                         .concurrency = j->scan_concurrency};
-    err = cli_scan(&so, argc - optind, argv + optind);
+    char *one = j->joined;
+    err = j->joined[0] != '\0' ? cli_scan(&so, 1, &one)
+                               : cli_scan(&so, argc - optind, argv + optind);
     free(j->sends);
     free(j);
     return err;
@@ -624,10 +664,13 @@ int cli_connect(int argc, char **argv) {
     free(j);
     return err < 0 ? 0 : err;
   }
-  err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
-  if (err == 0 && cli_hexdump_open(&j->hexdump, "connect", j->hexdump_path))
-    err = 1;
+  /* The dump first: an empty -x name is a usage error, said before
+   * --insecure's warning. */
+  err = cli_hexdump_open(&j->hexdump, "connect", j->hexdump_path);
+  if (err == 0)
+    err = cli_tls_make(&j->tls, "connect", false, addr.tls, &j->tls_ctx);
   if (err) {
+    cli_hexdump_close(&j->hexdump, "connect");
     if (j->tls_ctx != NULL)
       sk_tls_unref(j->tls_ctx);
     free(j->sends);
@@ -636,6 +679,7 @@ int cli_connect(int argc, char **argv) {
   }
   cli_setup_process();
   sk_addr_format(&addr, j->where, sizeof(j->where));
+  j->addr = addr;
   j->transport = addr.transport;
   uv_loop_init(&j->loop);
   uv_signal_init(&j->loop, &j->sigint);

@@ -26,6 +26,8 @@ int cli_hexdump_open(cli_hexdump *h, const char *cmd, const char *path) {
   memset(h, 0, sizeof(*h));
   if (path == NULL)
     return 0;
+  if (path[0] == '\0')
+    return cli_usage_error(cmd, "--hexdump: empty file name (- for stderr)");
   h->path = path;
   if (strcmp(path, "-") == 0) {
     h->f = stderr;

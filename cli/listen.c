@@ -70,14 +70,44 @@ static const char help[] =
     "  -q, --quiet            errors only\n"
     "  -h, --help             this text\n";
 
+#define HELP_WIDTH 80     /* columns of a --help line, at most */
+#define SUMMARY_COLUMN 36 /* where a service's summary starts */
+
+/* Appends a service's line to list: its name, then its summary wrapped
+ * at word boundaries to HELP_WIDTH columns. */
+static size_t add_service(char *list, size_t size, size_t n,
+                          const sk_service *svc) {
+  const char *w = svc->summary;
+  size_t col = SUMMARY_COLUMN;
+
+  n += (size_t)snprintf(list + n, n < size ? size - n : 0, "%27s%-8s ", "",
+                        svc->name);
+  while (*w != '\0') {
+    size_t len = strcspn(w, " ");
+    bool first = col == SUMMARY_COLUMN;
+
+    if (!first && col + 1 + len > HELP_WIDTH) {
+      n += (size_t)snprintf(list + n, n < size ? size - n : 0, "\n%*s",
+                            SUMMARY_COLUMN, "");
+      col = SUMMARY_COLUMN;
+      first = true;
+    }
+    n += (size_t)snprintf(list + n, n < size ? size - n : 0, "%s%.*s",
+                          first ? "" : " ", (int)len, w);
+    col += len + (first ? 0 : 1);
+    w += len;
+    w += strspn(w, " ");
+  }
+  n += (size_t)snprintf(list + n, n < size ? size - n : 0, "\n");
+  return n;
+}
+
 static void print_help(void) {
-  char list[1024];
+  char list[2048];
   size_t n = 0;
 
   for (const sk_service *const *s = sk_service_list(); *s != NULL; s++)
-    n += (size_t)snprintf(list + n, sizeof(list) - n,
-                          "                           %-8s %s\n", (*s)->name,
-                          (*s)->summary);
+    n = add_service(list, sizeof(list), n, *s);
   printf(help, list, CLI_ACCESS_HELP);
 }
 
@@ -300,9 +330,6 @@ static int parse(listen_opts *o, int argc, char **argv) {
       o->crlf = true;
       break;
     case 'x':
-      if (optarg[0] == '\0')
-        return cli_usage_error("listen", "--hexdump: empty file name (- for "
-                                         "stderr)");
       o->hexdump_path = optarg;
       break;
     case OPT_MAX_CONNS:
@@ -353,7 +380,8 @@ static int parse(listen_opts *o, int argc, char **argv) {
   for (int i = optind; i < argc; i++)
     if (cli_parse_addr("listen", argv[i], &o->net, &o->addrs[o->naddrs++]))
       return EXIT_USAGE;
-  return cli_net_apply(&o->net, "listen", &argv[optind], o->addrs, o->naddrs);
+  return cli_net_apply(&o->net, "listen", &argv[optind], NULL, o->addrs,
+                       o->naddrs);
 }
 
 /* Checks that the options fit one address. */
@@ -362,11 +390,8 @@ static int check_addr(listen_opts *o, const sk_addr *addr) {
       addr->transport != SK_UDP)
     return cli_usage_error("listen", "-s chat needs -f line or len: raw "
                                      "data has no lines to relay");
-  if (addr->transport == SK_UDP && o->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("listen",
-                           "-f %s cannot be used over UDP: datagrams keep "
-                           "their own boundaries (use raw or line)",
-                           o->c.framing_text);
+  if (cli_check_udp_framing(&o->c, addr))
+    return EXIT_USAGE;
   if (o->backlog_set && addr->transport == SK_UDP)
     return cli_usage_error("listen", "--backlog applies to TCP and Unix "
                                      "sockets: UDP has no queue of "
@@ -444,11 +469,8 @@ static int check(listen_opts *o, const sk_service **svc) {
     return cli_usage_error("listen", "-x/--hexdump applies to -s stdio only");
   if (cli_common_apply(&o->c, (*svc)->default_mode))
     return EXIT_USAGE;
-  if (o->crlf && o->c.framing.mode == SK_FRAME_LEN)
-    return cli_usage_error("listen",
-                           "-C/--crlf needs raw or line framing: -f %s "
-                           "messages have no line ends",
-                           o->c.framing_text);
+  if (cli_check_crlf(&o->c, o->crlf))
+    return EXIT_USAGE;
   for (unsigned i = 0; i < o->naddrs; i++)
     if (check_addr(o, &o->addrs[i]))
       return EXIT_USAGE;
@@ -504,7 +526,9 @@ static int start_servers(listen_job *j, listen_opts *o) {
     err = sk_server_start(&j->loop, &o->addrs[i], &o->so, j->svc->handler,
                           j->state, &j->servers[i].s);
     if (err) {
-      sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
+      if (cli_net_family_problem(&o->net, &o->addrs[i], err, why,
+                                 sizeof(why)) == NULL)
+        sk_addr_strerror(&o->addrs[i], err, why, sizeof(why));
       cli_error("listen %s: %s", where, why);
       return 1;
     }
@@ -566,11 +590,14 @@ int cli_listen(int argc, char **argv) {
   if (err == 0)
     err =
         cli_access_build(&o.access, "listen", false, o.c.verbosity, &o.so.acl);
+  /* Before the TLS context: a self-signed certificate's line would come
+   * before an empty -x name's usage message. */
+  if (err == 0)
+    err = cli_hexdump_open(&dump, "listen", o.hexdump_path);
   if (err == 0)
     err = make_tls(&o);
-  if (err == 0 && cli_hexdump_open(&dump, "listen", o.hexdump_path))
-    err = 1;
   if (err) {
+    cli_hexdump_close(&dump, "listen");
     opts_free(&o);
     cli_access_free(&o.access);
     return err < 0 ? 0 : err;

@@ -33,6 +33,7 @@ typedef struct scan_port {
 
 typedef struct scan_target {
   const char *text; /* as written */
+  char *parsed;     /* what was parsed: text, or its port list as one port */
   sk_addr addr;     /* its port is set for each attempt */
   struct sockaddr_storage *ips;
   int nips; /* how many, or the look-up's error */
@@ -142,35 +143,36 @@ static int parse_ports(const char *cmd, const char *text, const char *spec,
   return 0;
 }
 
-/* Parses "HOST:PORTS" (also tcp://, tls://, :PORTS and PORTS) into t.  The
- * host part goes through the one address parser, with a stand-in port. */
-static int parse_target(const char *cmd, const char *text, scan_target *t) {
+/* Whether spec reads as a port list (digits, commas and dashes). */
+static bool is_port_list(const char *spec) {
+  return spec[0] != '\0' && spec[strspn(spec, "0123456789,-")] == '\0';
+}
+
+/* Parses "HOST:PORTS" (also tcp://, tls://, :PORTS and PORTS) into t,
+ * under -4/-6.  The host part goes through the one address parser, with
+ * the port list replaced by a stand-in port; a text that ends in no port
+ * list (localhost:http) is one address, and its one port is the list. */
+static int parse_target(const char *cmd, const char *text, const cli_net *net,
+                        scan_target *t) {
   const char *colon = strrchr(text, ':');
   const char *spec = colon != NULL ? colon + 1 : text;
   size_t head = (size_t)(spec - text);
-  char *stand_in;
-  int err = 0;
+  char port[8];
 
   t->text = text;
-  if (spec[0] == '\0' || spec[strspn(spec, "0123456789,-")] != '\0') {
-    /* No port list there: let the address parser say what is wrong. */
-    if (sk_addr_parse(&t->addr, text) != 0)
-      return cli_usage_error(cmd, "bad address '%s': %s", text,
-                             sk_addr_problem(text));
+  if (!is_port_list(spec))
     spec = NULL;
-  } else {
-    stand_in = malloc(head + 2);
-    if (stand_in == NULL)
-      return 1;
-    memcpy(stand_in, text, head);
-    memcpy(stand_in + head, "1", 2);
-    if (sk_addr_parse(&t->addr, stand_in) != 0)
-      err = cli_usage_error(cmd, "bad address '%s': %s", text,
-                            sk_addr_problem(stand_in));
-    free(stand_in);
-    if (err)
-      return err;
+  t->parsed = spec != NULL ? malloc(head + 2) : strdup(text);
+  if (t->parsed == NULL) {
+    cli_error("%s: %s", cmd, sk_strerror(UV_ENOMEM));
+    return 1;
   }
+  if (spec != NULL) {
+    memcpy(t->parsed, text, head);
+    memcpy(t->parsed + head, "1", 2);
+  }
+  if (cli_parse_addr_as(cmd, t->parsed, text, net, &t->addr))
+    return EXIT_USAGE;
   if (t->addr.transport == SK_UNIX)
     return cli_usage_error(cmd,
                            "cannot scan '%s': a Unix socket has no ports "
@@ -182,9 +184,37 @@ static int parse_target(const char *cmd, const char *text, scan_target *t) {
                            "make, and a silent UDP port may be open or "
                            "filtered (-z scans TCP and TLS ports)",
                            text);
-  if (spec == NULL) /* not reached: a TCP address ends in a port */
-    return cli_usage_error(cmd, "no ports in '%s'", text);
-  return parse_ports(cmd, text, spec, t);
+  if (spec != NULL)
+    return parse_ports(cmd, text, spec, t);
+  snprintf(port, sizeof(port), "%u", (unsigned)t->addr.port);
+  return parse_ports(cmd, text, port, t);
+}
+
+/* -4/-6 and --source over every target, as connect applies them to its
+ * one address. */
+static int apply_net(const cli_scan_opts *o, scan *s) {
+  char **texts = calloc(s->ntargets, sizeof(*texts));
+  char **shown = calloc(s->ntargets, sizeof(*shown));
+  sk_addr *addrs = calloc(s->ntargets, sizeof(*addrs));
+  int err = 1;
+
+  if (texts == NULL || shown == NULL || addrs == NULL) {
+    cli_error("connect: %s", sk_strerror(UV_ENOMEM));
+    goto out;
+  }
+  for (unsigned i = 0; i < s->ntargets; i++) {
+    texts[i] = s->targets[i].parsed;
+    shown[i] = (char *)s->targets[i].text;
+    addrs[i] = s->targets[i].addr;
+  }
+  err = cli_net_apply(o->net, "connect", texts, shown, addrs, s->ntargets);
+  for (unsigned i = 0; err == 0 && i < s->ntargets; i++)
+    s->targets[i].addr.family = addrs[i].family;
+out:
+  free(texts);
+  free(shown);
+  free(addrs);
+  return err;
 }
 
 /* ------------------------------------------------------------ results */
@@ -197,7 +227,8 @@ static bool unreachable(int err) {
 
 /* "HOST:PORT STATE": the state's first word is open, refused, timed,
  * unreachable, tls or failed. */
-static void print_port(const scan_target *t, const scan_port *sp) {
+static void print_port(const scan *s, const scan_target *t,
+                       const scan_port *sp) {
   char where[SK_ADDR_STRLEN];
   sk_addr a = t->addr;
   const char *shown = where;
@@ -215,6 +246,9 @@ static void print_port(const scan_target *t, const scan_port *sp) {
     printf("%s timed out\n", shown);
   else if (r == SK_EHANDSHAKETIMEOUT)
     printf("%s timed out (TLS handshake)\n", shown);
+  else if (cli_net_source_failed(s->o->net, r))
+    printf("%s failed (--source %s: %s%s)\n", shown, s->o->net->source_text,
+           sk_strerror(r), cli_net_source_hint(r));
   else if (unreachable(r))
     printf("%s unreachable (%s)\n", shown, sk_strerror(r));
   else if (r == SK_ETLS)
@@ -245,7 +279,7 @@ static void show(scan *s) {
       break;
     if (s->o->c->verbosity > 0 ||
         (s->o->c->verbosity == 0 && sp->result == 0)) {
-      print_port(t, sp);
+      print_port(s, t, sp);
       printed = true;
     }
     free(sp->why);
@@ -312,6 +346,7 @@ static void launch(scan *s, scan_target *t, scan_port *sp) {
   sk_client_opts_init(&co);
   co.connect_timeout_ms = s->o->timeout_ms;
   co.tls = s->tls;
+  co.local_addr = cli_net_source(s->o->net);
   co.targets = t->ips;
   co.ntargets = (unsigned)t->nips;
   a.port = sp->port;
@@ -417,7 +452,11 @@ static uint64_t resolve(scan *s) {
 
     t->nips = sk_addr_resolve_all(&t->addr, &t->ips);
     if (t->nips < 0) {
-      cli_error("connect %s: %s", t->addr.host, sk_strerror(t->nips));
+      char why[SK_ADDR_STRLEN + 64];
+      if (cli_net_family_problem(s->o->net, &t->addr, t->nips, why,
+                                 sizeof(why)) == NULL)
+        snprintf(why, sizeof(why), "%s", sk_strerror(t->nips));
+      cli_error("connect %s: %s", t->addr.host, why);
       s->status = 1;
       continue;
     }
@@ -443,6 +482,7 @@ static void scan_free(scan *s) {
       free(s->targets[i].ports[p].why);
     free(s->targets[i].ports);
     free(s->targets[i].ips);
+    free(s->targets[i].parsed);
   }
   free(s->targets);
   free(s->probes);
@@ -487,10 +527,12 @@ int cli_scan(const cli_scan_opts *o, int n, char **args) {
   else if ((s->targets = calloc((size_t)n, sizeof(*s->targets))) == NULL)
     err = 1;
   for (int i = 0; err == 0 && i < n; i++) {
-    err = parse_target("connect", args[i], &s->targets[i]);
+    err = parse_target("connect", args[i], o->net, &s->targets[i]);
     s->ntargets++;
     any_tls = any_tls || s->targets[i].addr.tls;
   }
+  if (err == 0)
+    err = apply_net(o, s);
   if (err == 0)
     err = cli_tls_make(o->tls, "connect", false, any_tls, &s->tls);
   if (err == 0) {

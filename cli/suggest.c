@@ -52,16 +52,34 @@ void cli_suggest_init(cli_suggest *s, const char *word, size_t len) {
   s->limit = len < 6 ? 1 : 2;
 }
 
+/* Whether name is the word with a negation in front ("insecure" for
+ * "secure", "no-delay" for "delay"): the opposite of what was asked. */
+static bool negates(const cli_suggest *s, const char *name, size_t n) {
+  static const char *const negations[] = {"in", "no-", "un", NULL};
+
+  for (const char *const *p = negations; *p != NULL; p++) {
+    size_t k = strlen(*p);
+    if (n == k + s->len && strncasecmp(name, *p, k) == 0 &&
+        strncasecmp(name + k, s->word, s->len) == 0)
+      return true;
+  }
+  return false;
+}
+
 void cli_suggest_add(cli_suggest *s, const char *name) {
   size_t n = strlen(name);
   unsigned d;
 
-  if (s->len == 0 || s->len > WORD_MAX || n > WORD_MAX)
+  if (s->len == 0 || s->len > WORD_MAX || n > WORD_MAX || negates(s, name, n))
     return;
   if (n > s->len && strncasecmp(name, s->word, s->len) == 0 && s->len >= 2) {
     s->prefixed = s->nprefixed == 0 ? name : s->prefixed;
     s->nprefixed++;
   }
+  /* A name that begins the word ("key" in "key-file"): the longest. */
+  if (n >= 2 && n < s->len && strncasecmp(name, s->word, n) == 0 &&
+      (s->head == NULL || n > strlen(s->head)))
+    s->head = name;
   d = distance(s->word, s->len, name, n);
   if (d <= s->limit && (s->best == NULL || d < s->best_d)) {
     s->best = name;
@@ -70,9 +88,11 @@ void cli_suggest_add(cli_suggest *s, const char *name) {
 }
 
 const char *cli_suggest_result(const cli_suggest *s) {
-  if (s->best != NULL)
-    return s->best;
-  return s->nprefixed == 1 ? s->prefixed : NULL;
+  if (s->nprefixed == 1)
+    return s->prefixed;
+  if (s->head != NULL)
+    return s->head;
+  return s->best;
 }
 
 const char *cli_suggest_one(const char *word, const char *const *names) {

@@ -442,6 +442,31 @@ def test_sighup_broken_file_keeps_old_rules(start_server, tmp_path):
     check(srv, allowed=["127.0.0.3"], denied=["127.0.0.2"])
 
 
+@pytest.mark.parametrize("text,line,problem", [
+    ("127.0.0.3\nfoo\n", "2 'foo'", "not"),
+    ("127.0.0.3 127.0.0.4\n", "1 '127.0.0.3 127.0.0.4'", "one network a line"),
+])
+def test_file_errors_in_one_format(start_server, tmp_path, text, line, problem):
+    """At start and on reload, a bad line reads FILE:LINE 'TEXT': PROBLEM,
+    as the man page says, whatever the problem."""
+    bad = write_file(tmp_path / "bad.txt", text)
+    r = run_sockit(["listen", "-s", "echo", "--allow-file", bad, "tcp://127.0.0.1:0"], timeout=10)
+    assert r.returncode == 2, r.stderr
+    want = "%s:%s: " % (bad, line)
+    first = r.stderr.decode().splitlines()[0]
+    assert want in first and problem in first, first
+
+    allow = write_file(tmp_path / "allow.txt", "127.0.0.2\n")
+    srv = echo(start_server, "--allow-file", allow)
+    base = len(srv.stderr_lines)
+    write_file(allow, text)
+    srv.signal(signal.SIGHUP)
+    i, _ = srv.wait_stderr(r"allow\.txt:", start=base)
+    reload_line = srv.stderr_lines[i]
+    assert "%s:%s: " % (allow, line) in reload_line, reload_line
+    assert "keeping the old access rules" in reload_line, reload_line
+
+
 def test_sighup_missing_file_keeps_old_rules(start_server, tmp_path):
     """Not in the spec's words (it says a file that no longer parses):
     a file that is gone is read as no better than one that does not

@@ -146,3 +146,40 @@ def test_udp_ipv6(start_server):
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"D"
 
+
+
+def one_family_name():
+    """A name of this host with addresses in one family only, and the
+    flag that asks for the other: (name, flag, "IPv4"/"IPv6"), or None."""
+    for name in ("localhost", "ip6-localhost", "ip6-loopback"):
+        fams = set()
+        for fam in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.getaddrinfo(name, 1, fam, socket.SOCK_STREAM)
+                fams.add(fam)
+            except socket.gaierror:
+                pass
+        if fams == {socket.AF_INET}:
+            return name, "-6", "IPv6"
+        if fams == {socket.AF_INET6}:
+            return name, "-4", "IPv4"
+    return None
+
+
+def test_a_name_without_the_family_asked_for_says_so():
+    """-6 with a name that has no IPv6 address (or -4 and no IPv4 one)
+    says that, not the resolver's "unknown node or service"."""
+    found = one_family_name()
+    if found is None:
+        pytest.skip("no name of this host with addresses in one family only")
+    name, flag, want = found
+    expect = "%s has no %s address (%s)" % (name, want, flag)
+    for args in (["connect", flag, "%s:1" % name], ["listen", flag, "%s:0" % name],
+                 ["connect", "-zv", flag, "%s:1" % name]):
+        r = run_sockit(args, input=b"", timeout=scaled(10))
+        assert r.returncode == 1, (args, r.stderr)
+        assert expect in r.stderr.decode(), (args, r.stderr)
+    source = "[::1]" if flag == "-6" else "127.0.0.1"
+    r = run_sockit(["connect", "--source", source, "%s:1" % name], input=b"", timeout=scaled(10))
+    assert "%s has no %s address (--source %s is %s)" % (name, want, source, want) \
+        in r.stderr.decode(), r.stderr

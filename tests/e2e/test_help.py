@@ -89,6 +89,28 @@ def test_connect_host_port_two_words(start_server, host):
     assert r.stdout == b"HI\n"
 
 
+def test_connect_host_port_two_words_service_name():
+    """HOST SERVICE is HOST:SERVICE: localhost http is port 80."""
+    r = run_sockit(["connect", "-v", "-f", "line", "--send", "x", "--timeout", "2",
+                    "localhost", "http"], timeout=10)
+    assert b"tcp://localhost:80" in r.stderr, r.stderr
+
+
+def test_scan_host_ports_two_words():
+    """-z takes netcat's HOST PORTS too."""
+    import socket
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    port = lsock.getsockname()[1]
+    try:
+        r = run_sockit(["connect", "-z", "127.0.0.1", "%d,%d" % (port, port)], timeout=10)
+    finally:
+        lsock.close()
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"127.0.0.1:%d open\n" % port
+
+
 def test_connect_host_port_two_words_ipv6(start_server):
     try:
         srv = start_server("-s", "upper", "-f", "line", "tcp://[::1]:0")
@@ -112,3 +134,52 @@ def test_connect_host_port_stdin(start_server):
     r = run_sockit(["connect", "127.0.0.1", str(srv.port)], input=b"bytes\n", timeout=10)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"bytes\n"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["help"], ["listen", "--help"],
+                                  ["connect", "--help"], ["bench", "--help"],
+                                  ["help", "listen"]], ids=" ".join)
+def test_help_fits_80_columns(argv):
+    """Every line of every help text fits a terminal of 80 columns,
+    the services' summaries included."""
+    r = run_sockit(argv, timeout=10)
+    assert r.returncode == 0, r.stderr
+    long_lines = [line for line in r.stdout.decode().splitlines() if len(line) > 80]
+    assert long_lines == [], long_lines
+
+
+def _man():
+    import os
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "sockit.1")
+    with open(path, encoding="utf-8") as f:
+        return f.read().replace("\\-", "-")
+
+
+def _synopsis(man, cmd):
+    import re
+    for block in re.findall(r"^\.SY sockit\n(.*?)^\.YS", man, re.S | re.M):
+        if block.startswith(".B %s\n" % cmd) and "-z" not in block.splitlines()[1]:
+            return block
+    raise AssertionError("no SYNOPSIS for %s" % cmd)
+
+
+@pytest.mark.parametrize("cmd", ["listen", "connect", "bench"])
+def test_man_page_lists_every_option_of_help(cmd):
+    """Every option `sockit CMD --help` names is in the man page's options
+    of CMD, -h/--help included; bench's SYNOPSIS names its options too."""
+    import re
+    man = _man()
+    section = man.split(".SS Options of sockit %s" % cmd, 1)[1].split("\n.S", 1)[0]
+    text = run_sockit([cmd, "--help"], timeout=10).stdout.decode()
+    longs = set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", text, re.M))
+    assert "--help" in longs
+    missing = sorted(o for o in longs if o not in section)
+    assert missing == [], missing
+    if cmd == "bench":
+        synopsis = _synopsis(man, "bench")
+        tls = {"--ca", "--pin", "--insecure", "--cert", "--key", "--alpn"}
+        absent = sorted(o for o in longs - tls - {"--help", "--ipv4", "--ipv6", "--quiet",
+                                                  "--conns", "--pipeline", "--size",
+                                                  "--framing", "--duration", "--requests"}
+                        if o not in synopsis)
+        assert absent == [] and "TLS options" in synopsis, (absent, synopsis)

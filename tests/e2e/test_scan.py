@@ -220,6 +220,78 @@ def test_timed_out_port_beside_open_and_refused():
     assert 0.45 <= elapsed < scaled(5), elapsed
 
 
+def test_w_bounds_each_port_without_timeout():
+    """netcat's -zw 1: -w is each port's connect bound when --timeout is
+    not given (the default bound is 10 s)."""
+    fb = FullBacklog()
+    try:
+        t0 = time.monotonic()
+        r = run_sockit(["connect", "-zv", "-w", "0.5", "127.0.0.1:%d" % fb.port])
+        elapsed = time.monotonic() - t0
+    finally:
+        fb.close()
+    assert r.returncode == 1, r.stderr
+    assert lines(r) == ["127.0.0.1:%d timed out" % fb.port]
+    assert 0.45 <= elapsed < scaled(4), elapsed
+
+
+# --------------------------------------------- -4, -6, --source, services
+
+def test_6_restricts_a_name_to_ipv6():
+    """-6 with a name: only its IPv6 addresses are tried, so a listener on
+    127.0.0.1 alone is not found open through localhost."""
+    lsock = listener()
+    port = lsock.getsockname()[1]
+    try:
+        r4 = run_sockit(["connect", "-zv", "-4", "localhost:%d" % port])
+        r6 = run_sockit(["connect", "-zv", "-6", "localhost:%d" % port])
+    finally:
+        lsock.close()
+    assert r4.returncode == 0 and lines(r4) == ["localhost:%d open" % port], r4
+    assert r6.returncode == 1, r6
+    assert "localhost:%d open" % port not in lines(r6), r6
+
+
+def test_source_address_is_bound():
+    """--source: each port's connect comes from that address."""
+    lsock = listener()
+    port = lsock.getsockname()[1]
+    lsock.settimeout(scaled(10))
+    try:
+        r = run_sockit(["connect", "-z", "--source", "127.0.0.2", "127.0.0.1:%d" % port])
+        conn, peer = lsock.accept()
+        conn.close()
+    finally:
+        lsock.close()
+    assert r.returncode == 0, r.stderr
+    assert peer[0] == "127.0.0.2", peer
+
+
+def test_source_that_cannot_be_bound_is_named():
+    """A source port that is taken fails every port, and the line says it
+    is --source's fault."""
+    lsock = listener()
+    port = lsock.getsockname()[1]
+    taken = listener()
+    tport = taken.getsockname()[1]
+    try:
+        r = run_sockit(["connect", "-zv", "--source", "127.0.0.1:%d" % tport,
+                        "127.0.0.1:%d" % port])
+    finally:
+        lsock.close()
+        taken.close()
+    assert r.returncode == 1, r.stderr
+    assert lines(r) == ["127.0.0.1:%d failed (--source 127.0.0.1:%d: address already in use)"
+                        % (port, tport)], r
+
+
+def test_a_service_name_is_a_port():
+    """localhost:http is port 80, as for connect without -z."""
+    r = run_sockit(["connect", "-zv", "--timeout", "2", "127.0.0.1:http"])
+    assert r.returncode in (0, 1), r.stderr
+    assert len(lines(r)) == 1 and lines(r)[0].startswith("127.0.0.1:80 "), r
+
+
 def test_interrupted_scan_exits_1_at_once():
     fb = FullBacklog()
     try:

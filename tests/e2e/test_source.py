@@ -115,6 +115,26 @@ def test_ipv6_source():
         srv.close()
 
 
+@needs_ipv6
+def test_ipv6_source_with_a_port_alone():
+    """--source :PORT is any address, of the target's family: :: for an
+    IPv6 target, as 0.0.0.0 for an IPv4 one."""
+    srv6, srv4 = py_server("::1"), py_server()
+    port6, port4 = free_port("::1"), free_port("127.0.0.1")
+    try:
+        p = Proc(["connect", "-f", "line", "--send", "v6", "--source", ":%d" % port6,
+                  "[::1]:%d" % srv6.getsockname()[1]])
+        peer, _ = accept_one(srv6, p)
+        assert peer[:2] == ("::1", port6)
+        p = Proc(["connect", "-f", "line", "--send", "v4", "--source", ":%d" % port4,
+                  "127.0.0.1:%d" % srv4.getsockname()[1]])
+        peer, _ = accept_one(srv4, p)
+        assert peer == ("127.0.0.1", port4)
+    finally:
+        srv6.close()
+        srv4.close()
+
+
 def test_source_in_use_is_named():
     taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     taken.bind(("127.0.0.2", 0))
