@@ -44,6 +44,8 @@ COLUMNS = {
                                  ("p99", "p99 µs", "f1"),
                                  ("cpu_us", "server CPU µs/connection", "f1"),
                                  ("errors", "errors", "int")],
+    "door": [("rps", "accepts/s", "int"), ("p50", "p50 µs", "f1"), ("p99", "p99 µs", "f1"),
+             ("cpu_us", "server CPU µs/connection", "f1"), ("errors", "errors", "int")],
 }
 
 
@@ -94,6 +96,15 @@ DESCRIPTIONS = {
            "over TLS against plain TCP. New connections: `sockit bench --mode connect` opens "
            "connections (the TLS handshake included) and closes each as soon as it is open; "
            "openssl s_server (-www) handles one connection at a time and is a reference.",
+    "door": "New connections per second through the door (src/door.c): `sockit bench --mode "
+            "connect` (50 in flight, each closed once open) against `sockit listen -s "
+            "discard` with no rules, with a --deny-file of 10,000 random IPv4 and IPv6 "
+            "networks of every prefix length (none covers loopback: every check probes every "
+            "length and matches nothing), with an --allow-file of the same kind whose last "
+            "line lets 127.0.0.1 in, and with the per-source limits on (a table entry and a "
+            "token bucket per source). Each rules case runs next to a no-rules run; the "
+            "figure is the median of the per-pair ratios, with the server's CPU per accepted "
+            "connection beside it.",
 }
 
 # The summary.  Each row compares a sockit case's figure with a peer
@@ -166,11 +177,11 @@ SUMMARY = [
     _row("tls", "TLS handshakes/s", "tls.connect.sockit", "rps",
          "sockit, plain TCP connects (reference)", "tls.connect.sockit-plain", cpu="cpu_us"),
     _row("door", "accepts/s, 10,000 deny rules", "door.sockit-deny", "rps", "no rules",
-         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
+         "door.sockit-none", target=("cpu", "<=", 1.1), cpu="cpu_us"),
     _row("door", "accepts/s, 10,000 allow rules", "door.sockit-allow", "rps", "no rules",
-         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
+         "door.sockit-none", target=("cpu", "<=", 1.1), cpu="cpu_us"),
     _row("door", "accepts/s, per-source limits", "door.sockit-per-ip", "rps", "no rules",
-         "door.sockit-none", target=("figure", ">=", 0.9), cpu="cpu_us"),
+         "door.sockit-none", target=("cpu", "<=", 1.1), cpu="cpu_us"),
 ]
 
 

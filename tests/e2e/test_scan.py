@@ -468,7 +468,10 @@ def test_concurrency_is_bounded():
     r = inside("bound", 24, 4, "0.3")
     assert r["rc"] == 1, r
     assert r["out"].splitlines() == ["10.5.5.1:%d timed out" % p for p in range(1, 25)]
-    assert 1 <= r["syn_sent"] <= 4, r
+    # A timed-out attempt's socket is closed from the loop's next turn, so
+    # for that moment it may still read SYN_SENT beside the attempt that
+    # took its place: 4 in flight, and one more on its way out at most.
+    assert 1 <= r["syn_sent"] <= 4 + 1, r
     assert r["elapsed"] >= 6 * 0.3 * 0.95, r
     wide = inside("bound", 24, 64, "0.3")
     assert wide["syn_sent"] > 4, wide
