@@ -103,7 +103,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 
 lint:
 	@sh scripts/deps.sh lint
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.c
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.[ch]
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 
@@ -175,7 +175,7 @@ $(FUZZ_BUILD)/obj/%.o: %.c include/sockit.h $(wildcard src/*.h src/*/*.h) | $(FU
 $(FUZZ_BUILD)/libsockit.a: $(FUZZ_LIB_OBJ)
 	$(AR) rcs $@ $^
 
-$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_BUILD)/libsockit.a include/sockit.h src/services/services.h
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/snprintf_check.h $(FUZZ_BUILD)/libsockit.a include/sockit.h src/services/services.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_LINK_$*) \
 	  -o $@ $< $(FUZZ_BUILD)/libsockit.a $(UV_LIBS) $(SSL_LIBS)
 

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "snprintf_check.h"
 #include "sockit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -72,28 +73,8 @@ static void check_value(const sk_net *n, const char *text) {
     FAIL("\"%s\": an IPv4-mapped /%u stayed IPv6", text, n->prefix);
 }
 
-/* sk_net_format into size bytes gives the full length and a
- * NUL-terminated prefix of the full form, like snprintf. */
-static void check_truncated(const sk_net *n, const char *full, size_t len,
-                            size_t size) {
-  char *buf = malloc(size > 0 ? size : 1);
-  int got;
-
-  if (buf == NULL)
-    abort();
-  buf[0] = 'X';
-  got = sk_net_format(n, buf, size);
-  if (got != (int)len)
-    FAIL("sk_net_format into %zu bytes returned %d, not %zu", size, got, len);
-  if (size == 0 && buf[0] != 'X')
-    FAIL("sk_net_format into 0 bytes wrote to the buffer");
-  if (size > 0) {
-    size_t keep = len < size - 1 ? len : size - 1;
-    if (memcmp(buf, full, keep) != 0 || buf[keep] != '\0')
-      FAIL("sk_net_format into %zu bytes is not a prefix of \"%s\"", size,
-           full);
-  }
-  free(buf);
+static int format_sk_net(const void *obj, char *buf, size_t size) {
+  return sk_net_format(obj, buf, size);
 }
 
 static void check_round_trip(const sk_net *n, const char *text) {
@@ -112,11 +93,7 @@ static void check_round_trip(const sk_net *n, const char *text) {
   sk_net_format(&back, again, sizeof again);
   if (strcmp(canon, again) != 0)
     FAIL("\"%s\": \"%s\" formats again as \"%s\"", text, canon, again);
-  check_truncated(n, canon, (size_t)len, 0);
-  check_truncated(n, canon, (size_t)len, 1);
-  check_truncated(n, canon, (size_t)len, (size_t)len / 2 + 1);
-  check_truncated(n, canon, (size_t)len, (size_t)len);
-  check_truncated(n, canon, (size_t)len, (size_t)len + 1);
+  check_snprintf_sizes("sk_net_format", format_sk_net, n, canon, (size_t)len);
 }
 
 /* addr lies in n (in) or not, as a plain and as a mapped address, for

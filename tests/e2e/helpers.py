@@ -173,6 +173,15 @@ def short_tmpdir():
 
 # ----------------------------------------------------------------- addresses
 
+
+def status_kib(pid, key):
+    """A figure in KiB from /proc/PID/status: VmRSS, VmHWM, ..."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s for pid %d" % (key, pid))
+
 class Addr:
     """An address as printed by `listening on ...`."""
 
@@ -393,11 +402,7 @@ class Server(Proc):
         self.path = self.addr.path
 
     def rss_kib(self):
-        with open("/proc/%d/status" % self.pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        raise AssertionError("no VmRSS for pid %d" % self.pid)
+        return status_kib(self.pid, "VmRSS")
 
     def stop(self, sig=signal.SIGTERM):
         """Sends sig and returns the exit status (bounded wait)."""

@@ -21,21 +21,13 @@ import threading
 import time
 
 import helpers
-from helpers import scaled
+from helpers import scaled, status_kib
 
 SAN = helpers.sanitized()
 VG = helpers.under_valgrind()
 LINE = 1000                 # bytes of one line, "\n" included
 LINES = 20000               # 20 MB
 NAME = b"guest1: "
-
-
-def status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (key, pid))
 
 
 def small_asan_quarantine(monkeypatch):

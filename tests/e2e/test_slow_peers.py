@@ -28,7 +28,7 @@ import threading
 import time
 
 import helpers
-from helpers import len_frame, server_rx_queue
+from helpers import len_frame, server_rx_queue, status_kib
 
 GIB = 1 << 30
 SAN = helpers.sanitized()
@@ -51,14 +51,6 @@ def small_asan_quarantine(monkeypatch):
     if SAN:
         old = os.environ.get("ASAN_OPTIONS")
         monkeypatch.setenv("ASAN_OPTIONS", (old + ":" if old else "") + "quarantine_size_mb=4")
-
-
-def status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (key, pid))
 
 
 def tcp_max_buffers():
