@@ -169,9 +169,20 @@ static void stop_servers(listen_job *j) {
                      &j->servers[i]);
 }
 
-/* With -v, what the servers let in and turned away, summed. */
+/* With -v, what the servers let in and turned away, summed: the causes
+ * that refused someone, and the members dropped as too slow, if any. */
 static void log_stats(const listen_job *j) {
   sk_server_stats all = {0}, one;
+  const struct {
+    const char *what;
+    const uint64_t *n;
+  } causes[] = {{"by access rules", &all.denied},
+                {"per source", &all.per_ip},
+                {"by rate", &all.rate},
+                {"when full", &all.full}};
+  char line[256];
+  size_t n = 0;
+  bool refused = false;
 
   if (j->verbosity < 1)
     return;
@@ -184,11 +195,22 @@ static void log_stats(const listen_job *j) {
     all.rate += one.rate;
     all.slow += one.slow;
   }
-  fprintf(stderr,
-          "sockit: listen: %ju let in; refused %ju by access rules, %ju per "
-          "source, %ju by rate, %ju when full; %ju dropped as too slow\n",
-          (uintmax_t)all.accepted, (uintmax_t)all.denied, (uintmax_t)all.per_ip,
-          (uintmax_t)all.rate, (uintmax_t)all.full, (uintmax_t)all.slow);
+  n += (size_t)snprintf(line, sizeof(line), "%ju let in",
+                        (uintmax_t)all.accepted);
+  for (size_t i = 0; i < sizeof(causes) / sizeof(causes[0]); i++) {
+    if (*causes[i].n == 0 || n >= sizeof(line))
+      continue;
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %ju %s",
+                          refused ? "," : "; refused", (uintmax_t)*causes[i].n,
+                          causes[i].what);
+    refused = true;
+  }
+  if (!refused && n < sizeof(line))
+    n += (size_t)snprintf(line + n, sizeof(line) - n, ", none refused");
+  if (all.slow > 0 && n < sizeof(line))
+    snprintf(line + n, sizeof(line) - n, "; %ju dropped as too slow",
+             (uintmax_t)all.slow);
+  fprintf(stderr, "sockit: listen: %s\n", line);
 }
 
 /* Runs from a timer, outside every library callback: the service's last

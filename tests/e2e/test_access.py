@@ -843,6 +843,35 @@ def test_max_conns_per_ip(start_server, clients):
         again.close()
 
 
+def test_refusals_are_counted(start_server, clients):
+    """-v's last line sums up who was let in and what turned the others
+    away, each cause counted."""
+    srv = echo(start_server, "-v", "--deny", "127.0.0.4", "--max-conns-per-ip", "1",
+               "--rate-per-ip", "2/60")
+    held = clients(srv.addr, "127.0.0.2")
+    roundtrip(held)
+    refused(srv, "127.0.0.2")            # per source: 127.0.0.2 holds one
+    refused(srv, "127.0.0.4")            # access rule
+    refused(srv, "127.0.0.4")
+    # 127.0.0.3 spends its bucket of 2, one connection at a time (each
+    # seen gone before the next, so that its per-source limit of 1 never
+    # decides), and the third is refused by rate.
+    def gone(n):
+        return poll_until(lambda: sum("127.0.0.3" in l and "disconnected" in l
+                                      for l in srv.stderr_lines) >= n, 5)
+    served(srv, "127.0.0.3")
+    assert gone(1)
+    served(srv, "127.0.0.3")
+    assert gone(2)
+    refused(srv, "127.0.0.3")            # rate: the bucket is empty
+    held.close()
+    assert srv.stop() == 0
+    srv.finish_drains()
+    last = [l for l in srv.stderr_lines if "let in" in l]
+    assert last == ["sockit: listen: 3 let in; refused 2 by access rules, 1 per source, "
+                    "1 by rate"], srv.stderr_text()
+
+
 def test_max_conns_per_ip_zero_is_no_limit(start_server, clients):
     """--help: 0 means no limit (as for --max-conns)."""
     srv = echo(start_server, "--max-conns-per-ip", "0")
