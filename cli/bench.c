@@ -40,7 +40,8 @@ static const char help[] =
     "  -n, --requests N       or stop after N replies (connect: N attempts;\n"
     "                         no warm-up)\n"
     "      --warmup S         run unmeasured first (default 1)\n"
-    "      --timeout S        connect timeout (default 10)\n"
+    "      --timeout S        connect timeout, and the longest the run\n"
+    "                         goes on with nothing moving (default 10)\n"
     "      --max-frame BYTES  largest reply accepted (default 1M)\n"
     "      --json             one JSON object on stdout instead of a "
     "table\n" CLI_FAMILY_HELP

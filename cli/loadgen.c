@@ -56,6 +56,7 @@ struct lg {
   uint64_t delivered;        /* chat: lines received by any reader */
   unsigned nclosed;
   uint64_t shown_ns, shown_requests;
+  uint64_t moved_ns, moved;      /* when the run last made progress, and how */
   struct sockaddr_storage local; /* where connections come from */
   bool spread;                   /* over 127.0.0.x, from local's */
   uint32_t first_source;         /* local's IPv4 address, host order */
@@ -555,10 +556,39 @@ static void show_progress(lg *g, uint64_t now) {
   g->shown_requests = g->r->requests;
 }
 
+/* A run in which nothing moves (no reply, delivery, message or
+ * connection) for the connect timeout ends with a reason instead of
+ * waiting forever: a server that answers in another framing, or not at
+ * all, would otherwise hold `-n N` up without a word. */
+static void check_stalled(lg *g, uint64_t now) {
+  uint64_t moved =
+      g->r->requests + g->answered + g->delivered + g->r->connected + g->issued;
+  uint64_t limit = g->o->connect_timeout_ms;
+  char secs[32], framing[32];
+
+  if (moved != g->moved || g->moved_ns == 0) {
+    g->moved = moved;
+    g->moved_ns = now;
+    return;
+  }
+  if (limit == 0 || g->phase >= DRAINING ||
+      now - g->moved_ns < limit * 1000000ull)
+    return;
+  snprintf(secs, sizeof(secs), "%.3g", (double)limit / 1000);
+  sk_framing_format(&g->o->framing, framing, sizeof(framing));
+  set_error(g,
+            "nothing moved for %s s (--timeout): does the server answer, "
+            "and in -f %s?",
+            secs, framing);
+  g->r->errors++;
+  start_draining(g);
+}
+
 static void tick_cb(uv_timer_t *t) {
   lg *g = t->data;
   uint64_t now = now_ns();
 
+  check_stalled(g, now);
   if (g->phase == WARMUP && g->o->requests == 0 &&
       now - g->start_ns >= g->o->warmup_ms * 1000000ull) {
     g->phase = MEASURE;

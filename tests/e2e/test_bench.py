@@ -54,6 +54,18 @@ def test_wrong_replies_are_errors(start_server):
     assert j["mismatches"] == 200 and j["errors"] == 200
 
 
+def test_a_run_where_nothing_moves_ends_with_a_reason(start_server):
+    """-n 10 in len framing against a line-framed echo server: no reply
+    ever comes.  The run ends after --timeout with nothing moving, says
+    why, and exits 1, instead of waiting for ever."""
+    srv = start_server("-s", "echo", "-f", "line", "tcp://127.0.0.1:0")
+    r = run_sockit(["bench", "-q", "-c", "2", "-n", "10", "-f", "len", "--timeout", "1",
+                    "127.0.0.1:%d" % srv.port], timeout=30)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert "nothing moved for 1 s (--timeout)" in err and "-f len:4be" in err, err
+
+
 def test_payload_counts_replies(start_server):
     srv = start_server("-s", "upper", "-f", "line", "tcp://127.0.0.1:0")
     r, j = bench_json("-c", "2", "-n", "300", "--payload", "ping", "127.0.0.1:%d" % srv.port)
