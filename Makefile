@@ -58,7 +58,7 @@ $(BUILD)/libsockit.a: $(LIB_OBJ)
 $(BUILD)/sockit: $(CLI_OBJ) $(BUILD)/libsockit.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libsockit.a $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libsockit.a | $(BUILD)/.deps
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libsockit.a | $(BUILD)/.deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libsockit.a $(LDLIBS) -lcmocka
 
@@ -103,7 +103,7 @@ install: $(BUILD)/sockit $(BUILD)/libsockit.a
 
 lint:
 	@sh scripts/deps.sh lint
-	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.c tests/tools/*.c fuzz/*.[ch]
+	clang-format --dry-run --Werror include/*.h src/*.[ch] src/*/*.[ch] cli/*.[ch] tests/unit/*.[ch] tests/tools/*.c fuzz/*.[ch]
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 	  --suppress=missingIncludeSystem -Iinclude -Isrc src cli
 

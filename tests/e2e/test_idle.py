@@ -129,30 +129,29 @@ def full_listener():
     return lsock, filler
 
 
-def test_w_bounds_the_connect():
+def connect_to_a_full_listener(*args):
+    """Runs `sockit connect ARGS PORT` against a listener whose accept
+    queue is full (its SYNs go unanswered); returns (result, seconds)."""
     lsock, filler = full_listener()
     try:
         t0 = time.monotonic()
-        r = run_sockit(["connect", "-w", "1", str(lsock.getsockname()[1])], input=b"", timeout=15)
-        elapsed = time.monotonic() - t0
+        r = run_sockit(["connect"] + list(args) + [str(lsock.getsockname()[1])],
+                       input=b"", timeout=15)
+        return r, time.monotonic() - t0
     finally:
         filler.close()
         lsock.close()
+
+
+def test_w_bounds_the_connect():
+    r, elapsed = connect_to_a_full_listener("-w", "1")
     assert r.returncode == 1, r
     assert b"timed out" in r.stderr, r.stderr
     assert 0.8 <= elapsed < 1 + scaled(SLACK), elapsed
 
 
 def test_timeout_wins_over_w_for_the_connect():
-    lsock, filler = full_listener()
-    try:
-        t0 = time.monotonic()
-        r = run_sockit(["connect", "-w", "0.5", "--timeout", "2", str(lsock.getsockname()[1])],
-                       input=b"", timeout=15)
-        elapsed = time.monotonic() - t0
-    finally:
-        filler.close()
-        lsock.close()
+    r, elapsed = connect_to_a_full_listener("-w", "0.5", "--timeout", "2")
     assert r.returncode == 1, r
     assert b"timed out" in r.stderr, r.stderr
     assert 1.8 <= elapsed < 2 + scaled(SLACK), elapsed

@@ -18,25 +18,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "ip.h"
 #include "sockit.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-static const struct sockaddr *sa_of(const char *ip,
-                                    struct sockaddr_storage *ss) {
-  struct sockaddr_in *in = (struct sockaddr_in *)ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-  memset(ss, 0, sizeof *ss);
-  if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-  } else {
-    fail_msg("test bug: \"%s\" is not an IP literal", ip);
-  }
-  return (const struct sockaddr *)ss;
-}
 
 static void add(sk_acl *a, const char *net, sk_acl_action action,
                 const char *label) {

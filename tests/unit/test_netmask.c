@@ -17,28 +17,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "ip.h"
 #include "sockit.h"
 
 #define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* A socket address for the IP literal ip (IPv4 or IPv6), port 80. */
-static const struct sockaddr *sa_of(const char *ip,
-                                    struct sockaddr_storage *ss) {
-  struct sockaddr_in *in = (struct sockaddr_in *)ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-
-  memset(ss, 0, sizeof *ss);
-  if (inet_pton(AF_INET, ip, &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(80);
-  } else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(80);
-  } else {
-    fail_msg("test bug: \"%s\" is not an IP literal", ip);
-  }
-  return (const struct sockaddr *)ss;
-}
 
 static void format_is(const sk_net *n, const char *want) {
   char buf[SK_NET_STRLEN];
